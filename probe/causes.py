@@ -1,0 +1,349 @@
+"""The diagnosis knowledge base: likely causes, fixes and vendor codes, loaded from TOML.
+
+The knowledge lives in ``profiles/diagnosis.toml`` (data, not code); this module reads it once,
+checks it strictly and hands out frozen :class:`Cause` records. The product depends on this data
+(every probe result carries a diagnosis, ``explain`` looks codes up in it), so a malformed file is
+a bug that must fail loudly with the file and the exact key, never half-load.
+
+File shape::
+
+    [cause.<id>]                    # id: lower_snake_case, stable (the classifier emits it)
+    outcome  = "cipher_mismatch"    # a SPEC outcome, or "" for informational causes
+    summary  = "..."                # one line
+    fix      = "..."
+    scenario = "no-shared-cipher"   # optional: lab scenario that reproduces it
+    side     = "both"               # local | remote | both: where the fix usually belongs
+    alerts   = [40]                 # optional: TLS alert numbers that point at this cause
+    [[cause.<id>.vendor]]
+    product    = "IBM MQ"           # IBM MQ | z/OS System SSL | IBM i | Transfer CFT
+    codes      = ["AMQ9631"]        # may be empty when the entry states a fact, not a code
+    where      = "server"           # server | client | either: which end logs it
+    text       = "..."
+    confidence = "C"                # C confirmed | K knowledge | U unconfirmed
+    source     = "reference/vendor-codes.md §2"   # or seeds/..., SPEC.md, RFC n §x; "; "-joined
+
+Codes follow one spelling per product (checked here), so that ``explain`` can find them:
+MQ ``AMQ9631`` / ``CSQX631E`` / ``MQRC 2393``; z/OS ``RC 428`` / ``CMS 0335304B`` / message ids;
+IBM i ``RC 402`` / ``RC -16`` / ``CPDBC81`` / ``TCP2550``; Transfer CFT ``CR=48`` / ``CFTY13E`` /
+``260 PKI 040`` / ``TLS_ERR_...``. :func:`find_code` normalises what a user types to that form.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from .result import OUTCOMES
+
+PRODUCTS = ("IBM MQ", "z/OS System SSL", "IBM i", "Transfer CFT")
+WHERE = ("server", "client", "either")
+SIDES = ("local", "remote", "both")
+CONFIDENCE_LABELS = {
+    "C": "confirmed",
+    "K": "knowledge, not confirmed by a source",
+    "U": "unconfirmed",
+}
+
+_ID_RE = re.compile(r"[a-z][a-z0-9_]*\Z")
+_SCENARIO_RE = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*\Z")
+_SOURCE_RE = re.compile(
+    r"(reference/vendor-codes\.md( §\d+[a-z]?)?"
+    r"|seeds/\d{3}_[0-9a-f]{16}\.txt"
+    r"|SPEC\.md"
+    r"|RFC \d+( §[0-9.]+)?)\Z"
+)
+# One spelling per product; a code outside these shapes is a typo or a new kind of code that
+# should be added here deliberately.
+_CODE_RE: dict[str, re.Pattern[str]] = {
+    "IBM MQ": re.compile(r"(AMQ\d{4}|CSQX\d{3}E|MQRC \d{4})\Z"),
+    "z/OS System SSL": re.compile(
+        r"(RC \d{1,4}|CMS [0-9A-F]{8}|FTP \d{3}|(EZ[A-Z]|EDC)\d{4}I|ICH\d{3}I)\Z"
+    ),
+    "IBM i": re.compile(r"(RC -?\d{1,4}|CPDBC[0-9A-F]{2}|CPE\d{4}|TCP\d{4})\Z"),
+    "Transfer CFT": re.compile(
+        r"(CR=-?\d{1,3}|CFT[A-Z]\d{2}[A-Z]|\d{3} [A-Z]+( \d{3})?|TLS_ERR_[A-Z_]+)\Z"
+    ),
+}
+_SUMMARY_MAX = 200
+
+_CAUSE_KEYS = {"outcome", "summary", "fix", "scenario", "side", "alerts", "vendor"}
+_CAUSE_REQUIRED = {"outcome", "summary", "fix", "side"}
+_VENDOR_KEYS = {"product", "codes", "where", "text", "confidence", "source"}
+
+
+class CauseDataError(Exception):
+    """The diagnosis data is malformed; the message names the file and the key."""
+
+    def __init__(self, path: Path, key: str, problem: str) -> None:
+        super().__init__(f"{path}: {key}: {problem}")
+        self.path = path
+        self.key = key
+        self.problem = problem
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VendorCode:
+    """What one vendor product logs for a cause."""
+
+    product: str
+    codes: tuple[str, ...]
+    where: str
+    text: str
+    confidence: str
+    source: str
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confidence == "C"
+
+    @property
+    def confidence_label(self) -> str:
+        """How sure the entry is, in words for a reader ("confirmed", "unconfirmed", ...)."""
+        return CONFIDENCE_LABELS[self.confidence]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Cause:
+    """One likely cause of a probe outcome, with its fix and vendor codes."""
+
+    id: str
+    outcome: str  # a SPEC outcome, or "" when informational only
+    summary: str
+    fix: str
+    scenario: str | None
+    side: str
+    vendor: tuple[VendorCode, ...]
+    alerts: tuple[int, ...] = ()
+
+
+def _default_path() -> Path:
+    from .paths import profiles_dir
+
+    return profiles_dir() / "diagnosis.toml"
+
+
+def load_causes(path: Path | None = None) -> Mapping[str, Cause]:
+    """All causes by id, in file order; read and validated once per file (cached)."""
+    return _load(Path(path) if path is not None else _default_path())
+
+
+@functools.cache
+def _load(path: Path) -> Mapping[str, Cause]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise CauseDataError(path, "(file)", f"cannot read: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise CauseDataError(path, "(file)", f"not valid TOML: {exc}") from exc
+    return MappingProxyType(_parse(path, data))
+
+
+def _parse(path: Path, data: dict[str, Any]) -> dict[str, Cause]:
+    extra = set(data) - {"cause"}
+    if extra:
+        raise CauseDataError(
+            path, sorted(extra)[0], "unknown top-level key (expected only [cause.*])"
+        )
+    table = data.get("cause")
+    if not isinstance(table, dict) or not table:
+        raise CauseDataError(path, "cause", "missing or empty: expected [cause.<id>] tables")
+    causes: dict[str, Cause] = {}
+    for cid, body in table.items():
+        key = f"cause.{cid}"
+        if not _ID_RE.match(cid):
+            raise CauseDataError(path, key, "cause id must be lower_snake_case")
+        if not isinstance(body, dict):
+            raise CauseDataError(path, key, "expected a table")
+        causes[cid] = _parse_cause(path, key, cid, body)
+    return causes
+
+
+def _parse_cause(path: Path, key: str, cid: str, body: dict[str, Any]) -> Cause:
+    _check_keys(path, key, body, _CAUSE_KEYS, _CAUSE_REQUIRED)
+    outcome = _str(path, f"{key}.outcome", body["outcome"], allow_empty=True)
+    if outcome and outcome not in OUTCOMES:
+        raise CauseDataError(path, f"{key}.outcome", f'{outcome!r} is not a SPEC outcome (or "")')
+    summary = _str(path, f"{key}.summary", body["summary"])
+    if "\n" in summary or len(summary) > _SUMMARY_MAX:
+        raise CauseDataError(
+            path, f"{key}.summary", f"must be one line of at most {_SUMMARY_MAX} characters"
+        )
+    fix = _str(path, f"{key}.fix", body["fix"])
+    scenario: str | None = None
+    if "scenario" in body:
+        scenario = _str(path, f"{key}.scenario", body["scenario"])
+        if not _SCENARIO_RE.match(scenario):
+            raise CauseDataError(
+                path, f"{key}.scenario", f"{scenario!r} is not a lab scenario name"
+            )
+    side = _choice(path, f"{key}.side", body["side"], SIDES)
+    alerts = _alerts(path, f"{key}.alerts", body.get("alerts", []))
+    raw_vendor = body.get("vendor", [])
+    if not isinstance(raw_vendor, list):
+        raise CauseDataError(path, f"{key}.vendor", "expected [[...vendor]] entries")
+    vendor = tuple(
+        _parse_vendor(path, f"{key}.vendor[{i}]", entry) for i, entry in enumerate(raw_vendor)
+    )
+    return Cause(
+        id=cid,
+        outcome=outcome,
+        summary=summary,
+        fix=fix,
+        scenario=scenario,
+        side=side,
+        vendor=vendor,
+        alerts=alerts,
+    )
+
+
+def _parse_vendor(path: Path, key: str, entry: object) -> VendorCode:
+    if not isinstance(entry, dict):
+        raise CauseDataError(path, key, "expected a table")
+    _check_keys(path, key, entry, _VENDOR_KEYS, _VENDOR_KEYS)
+    product = _choice(path, f"{key}.product", entry["product"], PRODUCTS)
+    raw_codes = entry["codes"]
+    if not isinstance(raw_codes, list):
+        raise CauseDataError(
+            path, f"{key}.codes", f"expected a list of strings, got {_tname(raw_codes)}"
+        )
+    codes: list[str] = []
+    for j, code in enumerate(raw_codes):
+        ckey = f"{key}.codes[{j}]"
+        code = _str(path, ckey, code)
+        if not _CODE_RE[product].match(code):
+            raise CauseDataError(path, ckey, f"{code!r} is not a {product} code spelling")
+        if code in codes:
+            raise CauseDataError(path, ckey, f"{code!r} listed twice")
+        codes.append(code)
+    where = _choice(path, f"{key}.where", entry["where"], WHERE)
+    text = _str(path, f"{key}.text", entry["text"])
+    confidence = _choice(path, f"{key}.confidence", entry["confidence"], tuple(CONFIDENCE_LABELS))
+    source = _str(path, f"{key}.source", entry["source"])
+    for part in source.split("; "):
+        if not _SOURCE_RE.match(part):
+            raise CauseDataError(
+                path,
+                f"{key}.source",
+                f"{part!r} is not a source reference "
+                "(reference/vendor-codes.md §N, seeds/<file>.txt, SPEC.md, RFC n §x)",
+            )
+    return VendorCode(
+        product=product,
+        codes=tuple(codes),
+        where=where,
+        text=text,
+        confidence=confidence,
+        source=source,
+    )
+
+
+def _check_keys(
+    path: Path, key: str, table: dict[str, Any], allowed: set[str], required: set[str]
+) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise CauseDataError(
+            path, f"{key}.{unknown[0]}", f"unknown key (allowed: {', '.join(sorted(allowed))})"
+        )
+    missing = sorted(required - set(table))
+    if missing:
+        raise CauseDataError(path, f"{key}.{missing[0]}", "required key missing")
+
+
+def _tname(value: object) -> str:
+    return type(value).__name__
+
+
+def _str(path: Path, key: str, value: object, *, allow_empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise CauseDataError(path, key, f"expected a string, got {_tname(value)}")
+    if value != value.strip():
+        raise CauseDataError(path, key, "leading or trailing whitespace")
+    if not value and not allow_empty:
+        raise CauseDataError(path, key, "must not be empty")
+    return value
+
+
+def _choice(path: Path, key: str, value: object, choices: tuple[str, ...]) -> str:
+    text = _str(path, key, value)
+    if text not in choices:
+        raise CauseDataError(path, key, f"{text!r} is not one of: {', '.join(choices)}")
+    return text
+
+
+def _alerts(path: Path, key: str, value: object) -> tuple[int, ...]:
+    if not isinstance(value, list):
+        raise CauseDataError(path, key, f"expected a list of alert numbers, got {_tname(value)}")
+    out: list[int] = []
+    for j, item in enumerate(value):
+        # bool is an int subclass in Python; `true` is never an alert number.
+        if not isinstance(item, int) or isinstance(item, bool) or not 0 <= item <= 255:
+            raise CauseDataError(
+                path, f"{key}[{j}]", f"expected an alert number 0-255, got {item!r}"
+            )
+        out.append(item)
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Lookups for `explain` and the classifier
+# ---------------------------------------------------------------------------------------------
+
+_PREFIXED = re.compile(r"(RC|MQRC|CMS|FTP)\s*(-?[0-9A-F]+)\Z")
+_CR = re.compile(r"CR\s*=\s*(-?\d+)\Z")
+
+
+def normalize_code(text: str) -> str:
+    """A user's spelling of a vendor code in the data's form: ``rc428`` -> ``RC 428``,
+    ``cr = 48`` -> ``CR=48``, ``amq9631`` -> ``AMQ9631``."""
+    s = " ".join(text.strip().upper().split())
+    if m := _CR.match(s):
+        return f"CR={int(m.group(1))}"
+    if m := _PREFIXED.match(s):
+        return f"{m.group(1)} {m.group(2)}"
+    return s
+
+
+def _code_keys(code: str) -> tuple[str, ...]:
+    """Keys under which a stored code is found: itself, plus its bare number for numeric codes
+    (so ``428`` finds ``RC 428`` on z/OS and IBM i, and ``48`` finds ``CR=48``)."""
+    if m := _PREFIXED.match(code):
+        return (code, m.group(2))
+    if m := _CR.match(code):
+        return (code, m.group(1))
+    return (code,)
+
+
+def find_code(
+    query: str, causes: Mapping[str, Cause] | None = None
+) -> tuple[tuple[Cause, VendorCode], ...]:
+    """Every (cause, vendor entry) that lists the code ``query``, in file order."""
+    data = causes if causes is not None else load_causes()
+    wanted = normalize_code(query)
+    return tuple(
+        (cause, entry)
+        for cause in data.values()
+        for entry in cause.vendor
+        if any(wanted in _code_keys(code) for code in entry.codes)
+    )
+
+
+def causes_for_outcome(
+    outcome: str, causes: Mapping[str, Cause] | None = None
+) -> tuple[Cause, ...]:
+    """The causes that explain ``outcome``, in file order."""
+    data = causes if causes is not None else load_causes()
+    return tuple(c for c in data.values() if c.outcome == outcome)
+
+
+def causes_for_alert(alert: int, causes: Mapping[str, Cause] | None = None) -> tuple[Cause, ...]:
+    """The causes a TLS alert number points at, in file order."""
+    data = causes if causes is not None else load_causes()
+    return tuple(c for c in data.values() if alert in c.alerts)

@@ -1,0 +1,215 @@
+"""The command line: typer at the edge, ``trio.run`` once, rendering and exit codes only.
+
+Exit codes (SPEC): 0 success, 1 the target failed, 2 bad usage or unreadable input (one line on
+stderr, no traceback), 3 an internal error (a bug: one line, traceback only with TLSPROBE_DEBUG=1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import trio
+import typer
+
+from . import __version__
+from .cipherlist import parse_cipher_list
+from .errors import InputError
+from .identity import load_certificates, load_identity
+from .mq import channel_sni
+from .prober import DEFAULT_GRACE, DEFAULT_TIMEOUT, ProbeRequest, run_probe
+from .render import render_probe
+from .result import to_jsonable
+from .starttls import CHOICES, resolve_protocol
+from .target import parse_target
+from .tlsconfig import make_offer
+from .wire import registry
+
+app = typer.Typer(
+    name="tlsprobe",
+    help=(
+        "Live TLS probe and negotiation tester for mainframe and middleware links "
+        "(telnets 992, IBM MQ 1414, FTP AUTH TLS 21, ...). It reproduces handshake outcomes "
+        "against real listeners and explains failures in the words IBM MQ, z/OS System SSL, "
+        "IBM i and Transfer CFT log."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+VERSION_HELP = "ssl2 ssl3 1.0 1.1 1.2 1.3"
+
+
+def _version(value: str | None, option: str) -> int | None:
+    if value is None:
+        return None
+    v = registry.find_version(value)
+    if v is None:
+        raise InputError(f"{option} {value!r}: choose one of {VERSION_HELP}")
+    return v
+
+
+def _version_cb(value: bool) -> None:
+    if value:
+        typer.echo(f"tlsprobe {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_cb, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Live TLS probe and negotiation tester."""
+
+
+def _emit(data: object, as_json: bool, human: str) -> None:
+    if as_json:
+        typer.echo(json.dumps(to_jsonable(data), indent=2))
+    else:
+        typer.echo(human)
+
+
+@app.command()
+def probe(
+    target: Annotated[str, typer.Argument(help="HOST[:PORT] or [IPV6]:PORT (port defaults to 443).")],
+    starttls: Annotated[
+        str,
+        typer.Option(
+            help=f"Plaintext upgrade before TLS: {', '.join(CHOICES)}. auto picks by port (21 ftp; "
+            "992, 990, 1414, 443 and others: implicit TLS)."
+        ),
+    ] = "auto",
+    sni: Annotated[
+        str | None,
+        typer.Option(help="Server name to send (default: the target host name; '' sends none)."),
+    ] = None,
+    tls: Annotated[str | None, typer.Option("--tls", help=f"Offer exactly this version: {VERSION_HELP}.")] = None,
+    tls_min: Annotated[str | None, typer.Option("--tls-min", help="Lowest version to offer (default 1.2).")] = None,
+    tls_max: Annotated[str | None, typer.Option("--tls-max", help="Highest version to offer (default 1.3).")] = None,
+    ciphers: Annotated[
+        str | None,
+        typer.Option(
+            help="Suites to offer, comma or colon separated: OpenSSL or IANA names or hex codes "
+            "(ECDHE-RSA-AES128-GCM-SHA256, TLS_RSA_WITH_3DES_EDE_CBC_SHA, 0x000A). "
+            "Default: the bundled OpenSSL's defaults."
+        ),
+    ] = None,
+    mq_channel: Annotated[
+        str | None,
+        typer.Option(
+            "--mq-channel",
+            help="IBM MQ channel name: send the SNI MQ derives from it (TO.QMGR1 -> "
+            "to2e-qmgr1.chl.mq.ibm.com) and, like MQ, check the chain but not the host name.",
+        ),
+    ] = None,
+    cert: Annotated[
+        Path | None,
+        typer.Option(help="Client certificate: PEM (chain and key allowed), DER or PKCS#12 (.p12/.pfx)."),
+    ] = None,
+    key: Annotated[Path | None, typer.Option(help="Private key for --cert (PEM or DER) if not inside it.")] = None,
+    cert_password: Annotated[
+        str | None,
+        typer.Option(
+            envvar="TLSPROBE_CERT_PASSWORD",
+            help="Password of the PKCS#12 file or encrypted key (or set TLSPROBE_CERT_PASSWORD).",
+            show_default=False,
+        ),
+    ] = None,
+    ca: Annotated[
+        Path | None, typer.Option(help="Trust anchors (PEM bundle or DER). Default: the system store.")
+    ] = None,
+    no_verify: Annotated[
+        bool, typer.Option("--no-verify", help="Report verification problems but complete the handshake.")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds allowed for each phase (TCP, STARTTLS, handshake).")
+    ] = DEFAULT_TIMEOUT,
+    grace: Annotated[
+        float,
+        typer.Option(
+            help="Seconds to listen after the handshake for a late rejection (TLS 1.3 client-"
+            "certificate alerts, channels closed after TLS)."
+        ),
+    ] = DEFAULT_GRACE,
+    trace: Annotated[bool, typer.Option(help="Show the handshake as a ladder of messages with hex.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Open one real TLS session and say what happened and why.
+
+    Exit 0 when connected (and verified, unless --no-verify), 1 for any other outcome,
+    2 for bad input.
+
+    Example: tlsprobe probe mq.example:1414 --mq-channel TO.QMGR1 --cert qm.p12 --ca ca.pem
+    """
+    tgt = parse_target(target)
+    if timeout <= 0 or grace < 0:
+        raise InputError("--timeout must be above 0 and --grace at least 0")
+    suites = parse_cipher_list(ciphers) if ciphers is not None else None
+    offer = make_offer(
+        _version(tls, "--tls"), _version(tls_min, "--tls-min"), _version(tls_max, "--tls-max"), suites
+    )
+    if key is not None and cert is None:
+        raise InputError("--key needs --cert")
+    identity = load_identity(cert, key, cert_password) if cert is not None else None
+    if ca is not None:
+        load_certificates(ca, "CA file")  # fail now, with the file named, not mid-handshake
+    if mq_channel is not None:
+        if sni is not None:
+            raise InputError("--mq-channel sets the server name itself; drop --sni")
+        channel_sni(mq_channel)  # a bad channel name is a usage error, found before connecting
+    req = ProbeRequest(
+        target=tgt,
+        starttls=resolve_protocol(starttls, tgt.port),
+        sni=sni,
+        offer=offer,
+        identity=identity,
+        ca_file=ca,
+        verify=not no_verify,
+        timeout=timeout,
+        grace=grace,
+        trace=trace,
+        mq_channel=mq_channel,
+    )
+    result = trio.run(run_probe, req)
+    _emit(result, as_json, render_probe(result))
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def main() -> None:
+    """Console entry point: every error becomes one line and an exit code."""
+    try:
+        rc = app(standalone_mode=False)
+        sys.exit(rc if isinstance(rc, int) else 0)
+    except InputError as exc:
+        typer.echo(f"tlsprobe: error: {exc}", err=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("tlsprobe: aborted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        typer.echo("tlsprobe: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        # Usage errors from the CLI layer (click's, vendored by recent typer): show and exit 2.
+        # Matched by shape because typer moved the class between releases.
+        show = getattr(exc, "show", None)
+        if callable(show) and isinstance(getattr(exc, "exit_code", None), int):
+            show()
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        if os.environ.get("TLSPROBE_DEBUG"):
+            traceback.print_exc()
+        typer.echo(
+            f"tlsprobe: internal error ({type(exc).__name__}: {exc}); this is a bug, please "
+            "report it (TLSPROBE_DEBUG=1 shows the traceback)",
+            err=True,
+        )
+        sys.exit(3)

@@ -1,0 +1,194 @@
+"""From an outcome and its facts to likely causes, with fixes and vendor codes.
+
+The knowledge (summaries, fixes, what MQ, z/OS, IBM i and Transfer CFT log) is data in
+``profiles/diagnosis.toml``; this module only picks cause ids and adds the facts of this probe
+as ``detail``. A cause id that the data lacks is a bug, caught by the tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .causes import Cause, load_causes
+from .result import Diagnosis, VendorLine
+from .wire import registry
+
+# Transfer CFT refuses CertificateRequests whose CA names exceed its RRUSIZE (32,750 bytes).
+CFT_CA_LIST_LIMIT = 32750
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiagContext:
+    alert: int | None = None
+    alert_origin: str | None = None
+    verify_codes: tuple[int, ...] = ()
+    untrusted_kind: str | None = None  # from verify.untrusted_kind
+    hostname_error: str | None = None
+    verify_detail: str | None = None
+    partner_versions: tuple[int, ...] | None = None
+    offered_versions: tuple[int, ...] = ()
+    cert_requested: bool = False
+    cert_sent: bool = False
+    ca_names_count: int = 0
+    ca_names_bytes: int = 0
+    chains_to_requested_ca: bool | None = None
+    starttls_reply: str | None = None
+    starttls_problem: str | None = None
+    first_bytes: bytes = b""
+    error: str | None = None
+    mq_channel: str | None = None
+    port: int = 0
+    sni: str | None = None
+
+
+def _names(versions: tuple[int, ...]) -> str:
+    return ", ".join(registry.version_name(v) or hex(v) for v in versions)
+
+
+def _flag(v: int) -> str:
+    name = registry.version_name(v) or ""
+    return name.replace("TLSv", "").replace("SSLv3", "ssl3")
+
+
+def _version_causes(ctx: DiagContext) -> list[tuple[str, str | None]]:
+    pv = ctx.partner_versions
+    if pv:
+        lo, hi = min(ctx.offered_versions or (0x0303,)), max(ctx.offered_versions or (0x0304,))
+        if max(pv) < lo:
+            return [(
+                "partner_version_too_old",
+                f"partner speaks only {_names(pv)}; allow it with `--tls-min {_flag(max(pv))}`",
+            )]
+        if min(pv) > hi:
+            return [(
+                "partner_version_too_new",
+                f"partner speaks only {_names(pv)}; allow it with `--tls-max {_flag(min(pv))}`",
+            )]
+        return [("version_mismatch", f"partner accepts {_names(pv)}; we offered {_names(ctx.offered_versions)}")]
+    if pv == ():
+        return [("version_mismatch", "the partner accepted none of the versions tried (TLS 1.0-1.3)")]
+    return [("version_mismatch", None)]
+
+
+_CLIENT_CERT_BY_ALERT = {
+    48: "client_cert_unknown_ca",
+    45: "client_cert_expired",
+    42: "client_cert_bad",
+    43: "client_cert_unsupported",
+    44: "client_cert_revoked",
+    46: "client_cert_unknown",
+    49: "client_cert_access_denied",
+}
+
+_UNTRUSTED_CAUSE = {
+    "self_signed": "server_cert_self_signed",
+    "unknown_ca": "server_cert_unknown_ca",
+    "missing_intermediate": "server_cert_missing_intermediate",
+}
+
+
+def pick_causes(outcome: str, ctx: DiagContext) -> list[tuple[str, str | None]]:
+    """Cause ids (most likely first) with a detail line from this probe's facts."""
+    alert_text = (
+        f"{ctx.alert_origin} alert {ctx.alert} {registry.alert_name(ctx.alert) or ''}".strip()
+        if ctx.alert is not None
+        else None
+    )
+    simple = {
+        "refused": "port_closed",
+        "unreachable": "host_unreachable",
+        "dns_failure": "name_not_resolved",
+        "server_cert_expired": "server_cert_expired",
+        "server_cert_not_yet_valid": "server_cert_not_yet_valid",
+        "peer_closed": "peer_closed_during_handshake",
+        "timeout": "handshake_timeout",
+        "post_handshake_close": "post_handshake_rejected",
+        "protocol_error": "protocol_violation",
+    }
+    out: list[tuple[str, str | None]] = []
+    if outcome in simple:
+        out.append((simple[outcome], ctx.verify_detail or alert_text or ctx.error))
+    elif outcome == "starttls_refused":
+        cid = "starttls_refused" if ctx.starttls_reply else "starttls_not_offered"
+        out.append((cid, ctx.starttls_problem))
+    elif outcome == "not_tls":
+        shown = ctx.first_bytes[:40].decode("latin-1")
+        printable = "".join(ch if ch.isprintable() else "." for ch in shown)
+        out.append(("peer_not_tls", f"the peer answered {printable!r} ({ctx.first_bytes[:8].hex()})"))
+    elif outcome == "version_mismatch":
+        out.extend(_version_causes(ctx))
+    elif outcome == "cipher_mismatch":
+        out.append(("insufficient_security" if ctx.alert == 71 else "no_shared_cipher", alert_text))
+    elif outcome == "client_cert_required":
+        out.append(("client_cert_missing", alert_text))
+    elif outcome == "client_cert_rejected":
+        cid = _CLIENT_CERT_BY_ALERT.get(ctx.alert or 0, "client_cert_bad")
+        if ctx.chains_to_requested_ca is False:
+            out.append(("client_cert_no_matching_ca", "our certificate does not chain to any CA the server named"))
+        out.append((cid, alert_text))
+    elif outcome == "server_cert_untrusted":
+        if any(c in (66, 67, 68) for c in ctx.verify_codes):
+            out.append(("server_cert_weak_key", ctx.verify_detail))
+        elif ctx.untrusted_kind in _UNTRUSTED_CAUSE:
+            out.append((_UNTRUSTED_CAUSE[ctx.untrusted_kind], ctx.verify_detail))
+            if ctx.untrusted_kind == "missing_intermediate":
+                out.append(("server_cert_unknown_ca", "or the issuer is a root missing from the trust store"))
+        else:
+            out.append(("server_cert_invalid", ctx.verify_detail))
+    elif outcome == "hostname_mismatch":
+        out.append(("hostname_mismatch", ctx.hostname_error))
+    elif outcome == "peer_error":
+        if ctx.alert == 80:
+            out.append(("peer_internal_error", alert_text))
+        elif ctx.alert == 112:
+            if ctx.port == 1414 or ctx.mq_channel:
+                out.append(("mq_channel_sni_required", f"server name sent: {ctx.sni or 'none'}"))
+            out.append(("unrecognized_name", alert_text))
+        else:
+            out.append(("peer_alert_other", alert_text))
+    if outcome in ("client_cert_required", "client_cert_rejected") or (
+        outcome == "protocol_error" and ctx.cert_requested
+    ):
+        if ctx.cert_requested and ctx.ca_names_bytes > CFT_CA_LIST_LIMIT:
+            out.append(("ca_list_too_large", f"the server's CA list is {ctx.ca_names_bytes} bytes ({ctx.ca_names_count} names)"))
+        elif ctx.cert_requested and ctx.ca_names_count == 0:
+            out.append(("ca_list_empty", "the CertificateRequest named no CA"))
+    if outcome in ("peer_closed", "post_handshake_close") and ctx.port == 1414:
+        out.append(("mq_channel_sni_required", None))
+    return out
+
+
+def _vendor_lines(cause: Cause) -> tuple[VendorLine, ...]:
+    return tuple(
+        VendorLine(
+            product=v.product,
+            codes=v.codes,
+            where=v.where,
+            text=v.text,
+            confidence=v.confidence,
+            confirmed=v.confirmed,
+        )
+        for v in cause.vendor
+    )
+
+
+def diagnose(outcome: str, ctx: DiagContext) -> tuple[Diagnosis, ...]:
+    causes = load_causes()
+    seen: set[str] = set()
+    out: list[Diagnosis] = []
+    for cid, detail in pick_causes(outcome, ctx):
+        if cid in seen:
+            continue
+        seen.add(cid)
+        cause = causes[cid]
+        out.append(
+            Diagnosis(
+                cause=cid,
+                summary=cause.summary,
+                fix=cause.fix,
+                detail=detail,
+                scenario=cause.scenario,
+                vendor=_vendor_lines(cause),
+            )
+        )
+    return tuple(out)

@@ -1,0 +1,224 @@
+"""The full-handshake engine: a pyOpenSSL client ``Connection(ctx, None)`` on memory BIOs.
+
+Theory of operation
+-------------------
+OpenSSL never touches the socket. :class:`ClientEngine` is sans-IO in the h11 sense: the caller
+(``probe.net``) moves bytes between the socket and the engine:
+
+* ``step()`` advances the handshake; it returns ``DONE``, ``WANT_READ`` or ``FAILED``;
+* ``take_outgoing()`` drains what OpenSSL wants to send (always flushed before reading, as
+  trio's SSLStream does, or a peer waiting for our flight and we waiting for its reply deadlock);
+* ``receive(data)`` / ``receive_eof()`` hand over what the socket produced.
+
+Every byte in both directions is also fed to a :class:`probe.wire.transcript.Transcript`, so the
+classifier reads ServerHello, CertificateRequest and plaintext alerts from the wire itself.
+What the wire cannot show (alerts under encryption, the alert OpenSSL itself sent) comes from
+the info callback, which OpenSSL calls for every alert read or written.
+
+Verification runs inside OpenSSL's verify callback so that, as with a real client, a bad server
+certificate aborts the handshake with the alert OpenSSL would send. The callback records every
+error and depth; with ``verify=False`` it records and accepts.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from cryptography import x509
+from OpenSSL import SSL, crypto
+
+from .wire.transcript import Transcript
+
+# OpenSSL's SSL_CB_* bits (ssl.h): stable ABI values; pyOpenSSL exposes only some of them.
+_CB_READ = 0x04
+_CB_WRITE = 0x08
+_CB_LOOP = 0x01
+_CB_ALERT = 0x4000
+
+READ_CHUNK = 16 * 1024
+
+
+class Step(enum.Enum):
+    DONE = "done"
+    WANT_READ = "want_read"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeenAlert:
+    origin: str  # "peer" (read) or "local" (written)
+    level: int
+    code: int
+    after_handshake: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifyFailure:
+    depth: int
+    code: int
+    subject: str
+    cert: x509.Certificate
+
+
+@dataclass(slots=True)
+class EngineState:
+    alerts: list[SeenAlert] = field(default_factory=list)
+    # OpenSSL's handshake states in order ("SSLv3/TLS read server certificate request", ...):
+    # in TLS 1.3 the CertificateRequest is encrypted, and this is how we learn it came.
+    states: list[str] = field(default_factory=list)
+    verify_failures: list[VerifyFailure] = field(default_factory=list)
+    verify_chain: dict[int, x509.Certificate] = field(default_factory=dict)
+    hostname_error: str | None = None
+    handshake_done: bool = False
+    peer_eof: bool = False
+    error: str | None = None  # OpenSSL's own words for a failure
+    error_reasons: tuple[str, ...] = ()
+
+
+class ClientEngine:
+    """One client TLS connection on memory BIOs (see the module docstring)."""
+
+    def __init__(
+        self,
+        ctx: SSL.Context,
+        *,
+        server_name: str | None,
+        transcript: Transcript,
+        verify: bool,
+        hostname_check: object | None = None,
+    ) -> None:
+        self.state = EngineState()
+        self.transcript = transcript
+        self._verify = verify
+        # Called with the leaf certificate; returns an error text or None. Kept abstract so the
+        # engine does not decide host-name rules (probe.verify does, with service-identity).
+        self._hostname_check = hostname_check
+        self.conn = SSL.Connection(ctx, None)
+        self.conn.set_connect_state()
+        if server_name:
+            self.conn.set_tlsext_host_name(server_name.encode("idna"))
+        self.conn.set_info_callback(self._on_info)
+        self.conn.set_verify(SSL.VERIFY_PEER, self._on_verify)
+
+    # -- callbacks (run inside OpenSSL calls) ----------------------------------------------------
+
+    def _on_info(self, conn: SSL.Connection, where: int, ret: int) -> None:
+        if where & _CB_LOOP:
+            state = conn.get_state_string().decode("ascii", "replace")
+            if not self.state.states or self.state.states[-1] != state:
+                self.state.states.append(state)
+        if where & _CB_ALERT:
+            origin = "peer" if where & _CB_READ else "local"
+            self.state.alerts.append(
+                SeenAlert(
+                    origin=origin,
+                    level=(ret >> 8) & 0xFF,
+                    code=ret & 0xFF,
+                    after_handshake=self.state.handshake_done,
+                )
+            )
+
+    def _on_verify(
+        self, conn: SSL.Connection, cert: crypto.X509, errnum: int, depth: int, ok: int
+    ) -> bool:
+        crypto_cert = cert.to_cryptography()
+        self.state.verify_chain[depth] = crypto_cert
+        if not ok:
+            self.state.verify_failures.append(
+                VerifyFailure(
+                    depth=depth,
+                    code=errnum,
+                    subject=crypto_cert.subject.rfc4514_string(),
+                    cert=crypto_cert,
+                )
+            )
+        elif depth == 0 and self._hostname_check is not None:
+            problem = self._hostname_check(crypto_cert)  # type: ignore[operator]
+            if problem:
+                self.state.hostname_error = str(problem)
+                ok = 0
+        return True if not self._verify else bool(ok)
+
+    # -- sans-IO surface -----------------------------------------------------------------------
+
+    def step(self) -> Step:
+        try:
+            self.conn.do_handshake()
+        except SSL.WantReadError:
+            return Step.WANT_READ
+        except SSL.Error as exc:
+            self._record_error(exc)
+            return Step.FAILED
+        self.state.handshake_done = True
+        return Step.DONE
+
+    def take_outgoing(self) -> bytes:
+        chunks = []
+        while True:
+            try:
+                chunk = self.conn.bio_read(READ_CHUNK)
+            except SSL.WantReadError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        data = b"".join(chunks)
+        if data:
+            self.transcript.feed("client", data)
+        return data
+
+    def receive(self, data: bytes) -> None:
+        self.transcript.feed("server", data)
+        self.conn.bio_write(data)
+
+    def receive_eof(self) -> None:
+        self.state.peer_eof = True
+        self.transcript.feed_eof("server")
+        self.conn.bio_shutdown()
+
+    def read_application(self, limit: int = READ_CHUNK) -> tuple[str, bytes]:
+        """After the handshake: ("data", bytes) | ("want_read", b"") | ("closed", b"") |
+        ("failed", b"") -- "closed" means close_notify; "failed" sets ``state.error``."""
+        try:
+            return "data", self.conn.recv(limit)
+        except SSL.WantReadError:
+            return "want_read", b""
+        except SSL.ZeroReturnError:
+            return "closed", b""
+        except SSL.Error as exc:
+            self._record_error(exc)
+            return "failed", b""
+
+    def close_notify(self) -> bytes:
+        try:
+            self.conn.shutdown()
+        except SSL.Error:
+            pass  # best effort: the peer may be gone; nothing to classify on our way out
+        return self.take_outgoing()
+
+    def _record_error(self, exc: SSL.Error) -> None:
+        if isinstance(exc, SSL.SysCallError):
+            # pyOpenSSL reports an EOF inside the handshake as SysCallError(-1, "Unexpected EOF").
+            self.state.error = "unexpected EOF from the peer"
+            self.state.error_reasons = ("unexpected eof",)
+            return
+        reasons: list[str] = []
+        for item in exc.args[0] if exc.args and isinstance(exc.args[0], list) else []:
+            if isinstance(item, tuple) and len(item) == 3:
+                reasons.append(str(item[2]))
+        self.state.error_reasons = tuple(reasons)
+        self.state.error = "; ".join(reasons) or str(exc)
+
+    def saw_state(self, fragment: str) -> bool:
+        return any(fragment in s for s in self.state.states)
+
+    # -- facts after the handshake -------------------------------------------------------------
+
+    def peer_chain(self) -> list[x509.Certificate]:
+        chain = self.conn.get_peer_cert_chain(as_cryptography=True)
+        return list(chain or [])
+
+    def verified_chain(self) -> list[x509.Certificate]:
+        chain = self.conn.get_verified_chain(as_cryptography=True)
+        return list(chain or [])

@@ -1,0 +1,202 @@
+"""The only code that awaits sockets: TCP connect, the FTP upgrade, and the handshake pump.
+
+Every read is bounded in size (``READ_CHUNK``, ``MAX_HANDSHAKE_BYTES``) and in time (the caller's
+cancel scopes), so silence, one byte per second and endless records all end in a result.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from dataclasses import dataclass
+
+import trio
+
+from .engine import ClientEngine, Step
+from .starttls import FTPReplyReader, Reply, ReplyError
+
+READ_CHUNK = 16 * 1024
+# A real handshake is a few KB; 32,750+ bytes of CA names and long chains stay well below this.
+MAX_HANDSHAKE_BYTES = 2 * 1024 * 1024
+MAX_STARTTLS_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TcpFailure:
+    kind: str  # "refused" | "unreachable" | "dns_failure"
+    message: str
+
+
+async def connect_tcp(host: str, port: int) -> trio.SocketStream | TcpFailure:
+    """Resolve and connect, address by address; the caller bounds the time."""
+    try:
+        infos = await trio.socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        return TcpFailure(kind="dns_failure", message=f"cannot resolve {host}: {exc.strerror}")
+    except UnicodeError:
+        return TcpFailure(kind="dns_failure", message=f"cannot resolve {host}: invalid name")
+    failure = TcpFailure(kind="unreachable", message=f"no address for {host}")
+    for family, type_, proto, _, addr in infos:
+        sock = trio.socket.socket(family, type_, proto)
+        try:
+            await sock.connect(addr)
+        except OSError as exc:
+            sock.close()
+            kind = "refused" if exc.errno == errno.ECONNREFUSED else "unreachable"
+            failure = TcpFailure(kind=kind, message=f"{addr[0]} port {port}: {exc.strerror}")
+            if kind == "refused":
+                continue
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return trio.SocketStream(sock)
+    return failure
+
+
+async def receive(stream: trio.SocketStream) -> bytes:
+    """One bounded read; a reset counts as EOF (the classifier knows from context)."""
+    try:
+        return await stream.receive_some(READ_CHUNK)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        return b""
+
+
+async def send(stream: trio.SocketStream, data: bytes) -> bool:
+    try:
+        await stream.send_all(data)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        return False
+    return True
+
+
+# --- FTP AUTH TLS (RFC 4217 §4) ---------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class StartTLSLog:
+    lines: list[str]
+    upgraded: bool = False
+    problem: str | None = None
+    reply: Reply | None = None
+
+
+async def _ftp_reply(stream: trio.SocketStream, reader: FTPReplyReader, log: StartTLSLog) -> Reply | None:
+    total = 0
+    while True:
+        data = await receive(stream)
+        if not data:
+            log.problem = "the server closed the connection"
+            return None
+        total += len(data)
+        if total > MAX_STARTTLS_BYTES:
+            log.problem = f"more than {MAX_STARTTLS_BYTES} bytes without a complete reply"
+            return None
+        if data[:1] == b"\x16" and not log.lines:
+            log.problem = "the server speaks TLS at once (implicit TLS?); try --starttls none"
+            return None
+        try:
+            replies = reader.feed(data)
+        except ReplyError as exc:
+            log.problem = str(exc)
+            return None
+        for r in replies:
+            log.lines.extend(f"S: {line}" for line in r.lines)
+        # 1xx replies are preliminary (RFC 959 §4.2.1): keep reading for the real one.
+        final = [r for r in replies if r.code >= 200]
+        if final:
+            return final[0]
+
+
+async def ftp_auth_tls(stream: trio.SocketStream) -> StartTLSLog:
+    log = StartTLSLog(lines=[])
+    reader = FTPReplyReader()
+    banner = await _ftp_reply(stream, reader, log)
+    if banner is None:
+        return log
+    if banner.code != 220:
+        log.problem = f"FTP greeting {banner.code}, expected 220"
+        log.reply = banner
+        return log
+    log.lines.append("C: AUTH TLS")
+    if not await send(stream, b"AUTH TLS\r\n"):
+        log.problem = "the server closed the connection"
+        return log
+    reply = await _ftp_reply(stream, reader, log)
+    if reply is None:
+        return log
+    log.reply = reply
+    if reply.code != 234:
+        log.problem = f"AUTH TLS answered {reply.code}, not 234"
+        return log
+    log.upgraded = True
+    return log
+
+
+# --- the handshake pump -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PumpEnd:
+    how: str  # "done" | "failed" | "not_tls" | "eof" | "too_much"
+
+
+async def pump_handshake(stream: trio.SocketStream, engine: ClientEngine) -> PumpEnd:
+    """Drive the engine until the handshake ends; the caller's cancel scope is the deadline."""
+    received = 0
+    while True:
+        step = engine.step()
+        out = engine.take_outgoing()
+        if out and not await send(stream, out) and step is Step.WANT_READ:
+            engine.receive_eof()
+            continue
+        if step is Step.DONE:
+            return PumpEnd(how="done")
+        if step is Step.FAILED:
+            return PumpEnd(how="failed")
+        data = await receive(stream)
+        if not data:
+            engine.receive_eof()
+            continue  # OpenSSL turns the EOF into an error on the next step
+        received += len(data)
+        engine.receive(data)
+        if engine.transcript.decode_error("server") and not engine.transcript.handshakes("server"):
+            return PumpEnd(how="not_tls")
+        if received > MAX_HANDSHAKE_BYTES:
+            return PumpEnd(how="too_much")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PostEnd:
+    how: str  # "quiet" | "data" | "closed" (close_notify) | "eof" | "failed"
+    data: bytes = b""
+
+
+async def read_after_handshake(stream: trio.SocketStream, engine: ClientEngine, grace: float) -> PostEnd:
+    """Wait up to ``grace`` seconds for what a server sends right after the handshake.
+
+    This is where TLS 1.3 servers reject a client certificate (alert 116 or 42 after our Finished,
+    RFC 8446 §4.4.2.4) and where MQ-style listeners drop a channel they refuse after TLS.
+    """
+    collected = b""
+    with trio.move_on_after(grace):
+        while True:
+            out = engine.take_outgoing()
+            if out:
+                await send(stream, out)
+            how, data = engine.read_application()
+            if how == "data":
+                collected += data
+                if len(collected) >= 256:
+                    return PostEnd(how="data", data=collected[:256])
+                continue
+            if how in ("closed", "failed"):
+                return PostEnd(how=how, data=collected)
+            chunk = await receive(stream)
+            if not chunk:
+                engine.receive_eof()
+                how, data = engine.read_application()
+                collected += data
+                return PostEnd(how="closed" if how == "closed" else "eof", data=collected)
+            engine.receive(chunk)
+    return PostEnd(how="data" if collected else "quiet", data=collected)

@@ -1,0 +1,125 @@
+"""What the probe offers, and the pyOpenSSL context that offers it.
+
+Defaults mimic a current client (SPEC "Defaults that mimic a current client"): TLS 1.2 and 1.3,
+the bundled OpenSSL's default suites and security level, verification on. Options widen or
+narrow the offer. Legacy protocol versions (TLS 1.0/1.1) need OpenSSL security level 0, because
+their handshake signatures use MD5/SHA-1; we lower it only when the user asks for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from OpenSSL import SSL, crypto
+
+from .errors import InputError
+from .identity import ClientIdentity, load_certificates
+from .wire import registry
+from .wire.registry import Suite
+
+ENGINE_VERSIONS = {
+    0x0301: SSL.TLS1_VERSION,
+    0x0302: SSL.TLS1_1_VERSION,
+    0x0303: SSL.TLS1_2_VERSION,
+    0x0304: SSL.TLS1_3_VERSION,
+}
+DEFAULT_MIN = 0x0303
+DEFAULT_MAX = 0x0304
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Offer:
+    min_version: int
+    max_version: int
+    suites: tuple[Suite, ...] | None  # None: the OpenSSL defaults
+
+    @property
+    def versions(self) -> tuple[int, ...]:
+        return tuple(v for v in sorted(ENGINE_VERSIONS) if self.min_version <= v <= self.max_version)
+
+
+def resolve_versions(
+    exact: int | None, tls_min: int | None, tls_max: int | None
+) -> tuple[int, int]:
+    if exact is not None:
+        if tls_min is not None or tls_max is not None:
+            raise InputError("--tls cannot be combined with --tls-min/--tls-max")
+        lo = hi = exact
+    else:
+        lo = tls_min if tls_min is not None else min(DEFAULT_MIN, tls_max or DEFAULT_MIN)
+        hi = tls_max if tls_max is not None else max(DEFAULT_MAX, lo)
+    if lo > hi:
+        raise InputError(
+            f"--tls-min {registry.version_name(lo)} is above --tls-max {registry.version_name(hi)}"
+        )
+    for v in (lo, hi):
+        if v not in ENGINE_VERSIONS:
+            raise InputError(
+                f"{registry.version_name(v)}: the full-handshake engine (this OpenSSL build) cannot"
+                " speak it; `tlsprobe scan` will enumerate SSLv2/SSLv3 with raw hellos (not done yet)"
+            )
+    return lo, hi
+
+
+def make_offer(
+    exact: int | None, tls_min: int | None, tls_max: int | None, suites: tuple[Suite, ...] | None
+) -> Offer:
+    lo, hi = resolve_versions(exact, tls_min, tls_max)
+    if suites is not None:
+        has13 = any(s.tls13 for s in suites)
+        has12 = any(not s.tls13 and not s.scsv for s in suites)
+        # A list of only TLS 1.3 suites means "TLS 1.3"; only older suites means "not 1.3".
+        if has13 and not has12:
+            lo = max(lo, 0x0304)
+        if has12 and not has13:
+            hi = min(hi, 0x0303)
+        if lo > hi:
+            raise InputError(
+                "--ciphers: the suites given cannot be used with the protocol versions allowed"
+            )
+        missing = [s for s in suites if not s.openssl and not s.scsv]
+        if missing:
+            raise InputError(
+                f"--ciphers: {missing[0].iana} has no OpenSSL implementation, so a full handshake"
+                " cannot offer it; `tlsprobe scan` tests such suites with raw hellos"
+            )
+    return Offer(min_version=lo, max_version=hi, suites=suites)
+
+
+def build_context(
+    offer: Offer, *, identity: ClientIdentity | None, ca_file: Path | None
+) -> SSL.Context:
+    ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
+    ctx.set_min_proto_version(ENGINE_VERSIONS[offer.min_version])
+    ctx.set_max_proto_version(ENGINE_VERSIONS[offer.max_version])
+    legacy = offer.min_version < 0x0303
+    if offer.suites is not None:
+        old = [s.openssl for s in offer.suites if not s.tls13 and s.openssl]
+        new = [s.openssl for s in offer.suites if s.tls13 and s.openssl]
+        weak = any(registry.is_weak(s) for s in offer.suites)
+        seclevel = ":@SECLEVEL=0" if (legacy or weak) else ""
+        try:
+            if old:
+                ctx.set_cipher_list((":".join(old) + seclevel).encode())
+            ctx.set_tls13_ciphersuites(":".join(new).encode())
+        except SSL.Error:
+            raise InputError(
+                "--ciphers: the local OpenSSL refuses this list (suites compiled out?);"
+                " `tlsprobe scan` can still test them"
+            ) from None
+    elif legacy:
+        ctx.set_cipher_list(b"DEFAULT:@SECLEVEL=0")
+    if ca_file is not None:
+        store = ctx.get_cert_store()
+        assert store is not None  # a fresh client context always has a store
+        for cert in load_certificates(ca_file, "CA file"):
+            store.add_cert(crypto.X509.from_cryptography(cert))
+    else:
+        ctx.set_default_verify_paths()
+    if identity is not None:
+        ctx.use_certificate(identity.cert)
+        for extra in identity.chain:
+            ctx.add_extra_chain_cert(extra)
+        ctx.use_privatekey(identity.key)  # type: ignore[arg-type]
+    return ctx
