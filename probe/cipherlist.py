@@ -9,7 +9,8 @@ from .errors import InputError
 from .wire import registry
 from .wire.registry import Suite
 
-_SPLIT = re.compile(r"[\s,:]+")
+_SPLIT = re.compile(r"[\s,]+")
+_VENDOR = re.compile(r"^(mq|gsk|cft|profile):", re.I)
 
 
 def _all_names() -> list[str]:
@@ -23,12 +24,19 @@ def _all_names() -> list[str]:
 
 def parse_cipher_list(text: str) -> tuple[Suite, ...]:
     """Suites in the order given; duplicates dropped; unknown names are an InputError."""
-    items = [t for t in _SPLIT.split(text.strip()) if t]
+    # Commas and blanks separate; colons too (OpenSSL style), except after a vendor prefix.
+    items = [
+        part
+        for token in _SPLIT.split(text.strip())
+        if token
+        for part in ([token] if _VENDOR.match(token) else token.split(":"))
+        if part
+    ]
     if not items:
         raise InputError("--ciphers: empty list; give names such as ECDHE-RSA-AES128-GCM-SHA256")
     out: list[Suite] = []
     for item in items:
-        if re.match(r"^(mq|gsk|cft|profile):", item, re.I):
+        if _VENDOR.match(item):
             raise InputError(
                 f"--ciphers {item}: vendor cipher names (mq:, gsk:, cft:) are not supported yet;"
                 " give IANA or OpenSSL names or hex codes"

@@ -63,7 +63,8 @@ def _version_cb(value: bool) -> None:
 @app.callback()
 def _main(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version_cb, is_eager=True, help="Print the version.")
+        bool,
+        typer.Option("--version", callback=_version_cb, is_eager=True, help="Print the version."),
     ] = False,
 ) -> None:
     """Live TLS probe and negotiation tester."""
@@ -78,7 +79,9 @@ def _emit(data: object, as_json: bool, human: str) -> None:
 
 @app.command()
 def probe(
-    target: Annotated[str, typer.Argument(help="HOST[:PORT] or [IPV6]:PORT (port defaults to 443).")],
+    target: Annotated[
+        str, typer.Argument(help="HOST[:PORT] or [IPV6]:PORT (port defaults to 443).")
+    ],
     starttls: Annotated[
         str,
         typer.Option(
@@ -90,9 +93,15 @@ def probe(
         str | None,
         typer.Option(help="Server name to send (default: the target host name; '' sends none)."),
     ] = None,
-    tls: Annotated[str | None, typer.Option("--tls", help=f"Offer exactly this version: {VERSION_HELP}.")] = None,
-    tls_min: Annotated[str | None, typer.Option("--tls-min", help="Lowest version to offer (default 1.2).")] = None,
-    tls_max: Annotated[str | None, typer.Option("--tls-max", help="Highest version to offer (default 1.3).")] = None,
+    tls: Annotated[
+        str | None, typer.Option("--tls", help=f"Offer exactly this version: {VERSION_HELP}.")
+    ] = None,
+    tls_min: Annotated[
+        str | None, typer.Option("--tls-min", help="Lowest version to offer (default 1.2).")
+    ] = None,
+    tls_max: Annotated[
+        str | None, typer.Option("--tls-max", help="Highest version to offer (default 1.3).")
+    ] = None,
     ciphers: Annotated[
         str | None,
         typer.Option(
@@ -111,9 +120,13 @@ def probe(
     ] = None,
     cert: Annotated[
         Path | None,
-        typer.Option(help="Client certificate: PEM (chain and key allowed), DER or PKCS#12 (.p12/.pfx)."),
+        typer.Option(
+            help="Client certificate: PEM (chain and key allowed), DER or PKCS#12 (.p12/.pfx)."
+        ),
     ] = None,
-    key: Annotated[Path | None, typer.Option(help="Private key for --cert (PEM or DER) if not inside it.")] = None,
+    key: Annotated[
+        Path | None, typer.Option(help="Private key for --cert (PEM or DER) if not inside it.")
+    ] = None,
     cert_password: Annotated[
         str | None,
         typer.Option(
@@ -123,10 +136,14 @@ def probe(
         ),
     ] = None,
     ca: Annotated[
-        Path | None, typer.Option(help="Trust anchors (PEM bundle or DER). Default: the system store.")
+        Path | None,
+        typer.Option(help="Trust anchors (PEM bundle or DER). Default: the system store."),
     ] = None,
     no_verify: Annotated[
-        bool, typer.Option("--no-verify", help="Report verification problems but complete the handshake.")
+        bool,
+        typer.Option(
+            "--no-verify", help="Report verification problems but complete the handshake."
+        ),
     ] = False,
     timeout: Annotated[
         float, typer.Option(help="Seconds allowed for each phase (TCP, STARTTLS, handshake).")
@@ -138,7 +155,9 @@ def probe(
             "certificate alerts, channels closed after TLS)."
         ),
     ] = DEFAULT_GRACE,
-    trace: Annotated[bool, typer.Option(help="Show the handshake as a ladder of messages with hex.")] = False,
+    trace: Annotated[
+        bool, typer.Option(help="Show the handshake as a ladder of messages with hex.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Open one real TLS session and say what happened and why.
@@ -153,7 +172,10 @@ def probe(
         raise InputError("--timeout must be above 0 and --grace at least 0")
     suites = parse_cipher_list(ciphers) if ciphers is not None else None
     offer = make_offer(
-        _version(tls, "--tls"), _version(tls_min, "--tls-min"), _version(tls_max, "--tls-max"), suites
+        _version(tls, "--tls"),
+        _version(tls_min, "--tls-min"),
+        _version(tls_max, "--tls-max"),
+        suites,
     )
     if key is not None and cert is None:
         raise InputError("--key needs --cert")

@@ -55,18 +55,29 @@ def _version_causes(ctx: DiagContext) -> list[tuple[str, str | None]]:
     if pv:
         lo, hi = min(ctx.offered_versions or (0x0303,)), max(ctx.offered_versions or (0x0304,))
         if max(pv) < lo:
-            return [(
-                "partner_version_too_old",
-                f"partner speaks only {_names(pv)}; allow it with `--tls-min {_flag(max(pv))}`",
-            )]
+            return [
+                (
+                    "partner_version_too_old",
+                    f"partner speaks only {_names(pv)}; allow it with `--tls-min {_flag(max(pv))}`",
+                )
+            ]
         if min(pv) > hi:
-            return [(
-                "partner_version_too_new",
-                f"partner speaks only {_names(pv)}; allow it with `--tls-max {_flag(min(pv))}`",
-            )]
-        return [("version_mismatch", f"partner accepts {_names(pv)}; we offered {_names(ctx.offered_versions)}")]
+            return [
+                (
+                    "partner_version_too_new",
+                    f"partner speaks only {_names(pv)}; allow it with `--tls-max {_flag(min(pv))}`",
+                )
+            ]
+        return [
+            (
+                "version_mismatch",
+                f"partner accepts {_names(pv)}; we offered {_names(ctx.offered_versions)}",
+            )
+        ]
     if pv == ():
-        return [("version_mismatch", "the partner accepted none of the versions tried (TLS 1.0-1.3)")]
+        return [
+            ("version_mismatch", "the partner accepted none of the versions tried (TLS 1.0-1.3)")
+        ]
     return [("version_mismatch", None)]
 
 
@@ -114,7 +125,9 @@ def pick_causes(outcome: str, ctx: DiagContext) -> list[tuple[str, str | None]]:
     elif outcome == "not_tls":
         shown = ctx.first_bytes[:40].decode("latin-1")
         printable = "".join(ch if ch.isprintable() else "." for ch in shown)
-        out.append(("peer_not_tls", f"the peer answered {printable!r} ({ctx.first_bytes[:8].hex()})"))
+        out.append(
+            ("peer_not_tls", f"the peer answered {printable!r} ({ctx.first_bytes[:8].hex()})")
+        )
     elif outcome == "version_mismatch":
         out.extend(_version_causes(ctx))
     elif outcome == "cipher_mismatch":
@@ -124,7 +137,12 @@ def pick_causes(outcome: str, ctx: DiagContext) -> list[tuple[str, str | None]]:
     elif outcome == "client_cert_rejected":
         cid = _CLIENT_CERT_BY_ALERT.get(ctx.alert or 0, "client_cert_bad")
         if ctx.chains_to_requested_ca is False:
-            out.append(("client_cert_no_matching_ca", "our certificate does not chain to any CA the server named"))
+            out.append(
+                (
+                    "client_cert_no_matching_ca",
+                    "our certificate does not chain to any CA the server named",
+                )
+            )
         out.append((cid, alert_text))
     elif outcome == "server_cert_untrusted":
         if any(c in (66, 67, 68) for c in ctx.verify_codes):
@@ -132,7 +150,12 @@ def pick_causes(outcome: str, ctx: DiagContext) -> list[tuple[str, str | None]]:
         elif ctx.untrusted_kind in _UNTRUSTED_CAUSE:
             out.append((_UNTRUSTED_CAUSE[ctx.untrusted_kind], ctx.verify_detail))
             if ctx.untrusted_kind == "missing_intermediate":
-                out.append(("server_cert_unknown_ca", "or the issuer is a root missing from the trust store"))
+                out.append(
+                    (
+                        "server_cert_unknown_ca",
+                        "or the issuer is a root missing from the trust store",
+                    )
+                )
         else:
             out.append(("server_cert_invalid", ctx.verify_detail))
     elif outcome == "hostname_mismatch":
@@ -150,7 +173,13 @@ def pick_causes(outcome: str, ctx: DiagContext) -> list[tuple[str, str | None]]:
         outcome == "protocol_error" and ctx.cert_requested
     ):
         if ctx.cert_requested and ctx.ca_names_bytes > CFT_CA_LIST_LIMIT:
-            out.append(("ca_list_too_large", f"the server's CA list is {ctx.ca_names_bytes} bytes ({ctx.ca_names_count} names)"))
+            out.append(
+                (
+                    "ca_list_too_large",
+                    f"the server's CA list is {ctx.ca_names_bytes} bytes"
+                    f" ({ctx.ca_names_count} names)",
+                )
+            )
         elif ctx.cert_requested and ctx.ca_names_count == 0:
             out.append(("ca_list_empty", "the CertificateRequest named no CA"))
     if outcome in ("peer_closed", "post_handshake_close") and ctx.port == 1414:

@@ -13,11 +13,19 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dh, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from .errors import InputError
+
+_SIGNING_KEYS = (
+    rsa.RSAPrivateKey,
+    ec.EllipticCurvePrivateKey,
+    ed25519.Ed25519PrivateKey,
+    ed448.Ed448PrivateKey,
+    dsa.DSAPrivateKey,
+)
 
 # Certificates and keys are small; a "certificate" of megabytes is a wrong file, and reading it
 # whole would only waste memory before failing.
@@ -111,7 +119,9 @@ def _load_key(path: Path, data: bytes, password: bytes | None) -> PrivateKeyType
             raise InputError(
                 f"key {path}: cannot decrypt the private key: wrong password or not a key"
             ) from None
-        raise InputError(f"key {path}: no readable private key (PEM or DER PKCS#8/PKCS#1)") from None
+        raise InputError(
+            f"key {path}: no readable private key (PEM or DER PKCS#8/PKCS#1)"
+        ) from None
     except Exception as exc:  # unsupported algorithm and the like: still the user's file
         raise InputError(f"key {path}: unsupported private key ({type(exc).__name__})") from None
 
@@ -126,8 +136,8 @@ def _public_bytes(key: object) -> bytes:
 
 
 def _key_matches(cert: x509.Certificate, key: PrivateKeyTypes) -> bool:
-    if isinstance(key, dh.DHPrivateKey):
-        return False
+    if not isinstance(key, _SIGNING_KEYS):
+        return False  # DH and X25519/X448 keys cannot sign a TLS handshake
     return _public_bytes(key) == cert.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -182,14 +192,15 @@ def _load_pkcs12(path: Path, data: bytes, pw: bytes | None) -> ClientIdentity:
         raise InputError(
             f"certificate {path}: cannot open as PKCS#12 ({hint}, or not a PKCS#12 file)"
         ) from None
-    if p12.cert is None:
-        raise InputError(f"certificate {path}: the PKCS#12 file holds no certificate")
     if p12.key is None:
+        # Without a key, cryptography files every certificate under additional_certs.
         raise InputError(
             f"certificate {path}: the PKCS#12 file holds no private key; export it with its key"
         )
+    if p12.cert is None:
+        raise InputError(f"certificate {path}: the PKCS#12 file holds no certificate")
     key = p12.key
-    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
+    if not isinstance(key, _SIGNING_KEYS):
         raise InputError(f"certificate {path}: unsupported key type in PKCS#12")
     if not _key_matches(p12.cert.certificate, key):
         raise InputError(f"certificate {path}: the PKCS#12 key does not match its certificate")

@@ -16,9 +16,7 @@ MAX_CHANNEL_NAME = 20  # MQCHANNEL_NAME_LENGTH
 
 def channel_sni(channel: str) -> str:
     if not channel or len(channel) > MAX_CHANNEL_NAME:
-        raise InputError(
-            f"MQ channel name {channel!r}: must be 1 to {MAX_CHANNEL_NAME} characters"
-        )
+        raise InputError(f"MQ channel name {channel!r}: must be 1 to {MAX_CHANNEL_NAME} characters")
     try:
         channel.encode("ascii")
     except UnicodeEncodeError:

@@ -81,7 +81,9 @@ class StartTLSLog:
     reply: Reply | None = None
 
 
-async def _ftp_reply(stream: trio.SocketStream, reader: FTPReplyReader, log: StartTLSLog) -> Reply | None:
+async def _ftp_reply(
+    stream: trio.SocketStream, reader: FTPReplyReader, log: StartTLSLog
+) -> Reply | None:
     total = 0
     while True:
         data = await receive(stream)
@@ -172,7 +174,9 @@ class PostEnd:
     data: bytes = b""
 
 
-async def read_after_handshake(stream: trio.SocketStream, engine: ClientEngine, grace: float) -> PostEnd:
+async def read_after_handshake(
+    stream: trio.SocketStream, engine: ClientEngine, grace: float
+) -> PostEnd:
     """Wait up to ``grace`` seconds for what a server sends right after the handshake.
 
     This is where TLS 1.3 servers reject a client certificate (alert 116 or 42 after our Finished,

@@ -144,7 +144,11 @@ def _handshake_failure(f: Facts) -> tuple[str, str]:
         cert = _cert_outcome(f.verify_codes, f.hostname_error)
         if cert:
             return cert, "verify"
-    if f.server_version is not None and f.offered_versions and f.server_version not in f.offered_versions:
+    if (
+        f.server_version is not None
+        and f.offered_versions
+        and f.server_version not in f.offered_versions
+    ):
         return "version_mismatch", "handshake"
     if f.timed_out_in == "handshake":
         return "timeout", "handshake"

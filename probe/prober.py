@@ -122,18 +122,18 @@ async def run_probe(req: ProbeRequest) -> ProbeResult:
     return _result(run)
 
 
-async def _after_connect(
-    run: _Run, stream: trio.SocketStream, mark: Callable[[str], None]
-) -> None:
+async def _after_connect(run: _Run, stream: trio.SocketStream, mark: Callable[[str], None]) -> None:
     req = run.req
     if req.starttls == "ftp":
-        with trio.move_on_after(req.timeout) as scope:
-            run.starttls = await net.ftp_auth_tls(stream)
+        log = None
+        with trio.move_on_after(req.timeout):
+            log = await net.ftp_auth_tls(stream)
         mark("starttls")
-        if scope.cancelled_caught:
+        if log is None:
             run.timed_out_in = "starttls"
             return
-        if not run.starttls.upgraded:
+        run.starttls = log
+        if not log.upgraded:
             return
     ctx = build_context(req.offer, identity=req.identity, ca_file=req.ca_file)
     sni = _sni(req)
@@ -146,13 +146,15 @@ async def _after_connect(
         hostname_check=verify.hostname_checker(check_name) if check_name else None,
     )
     run.engine = engine
-    with trio.move_on_after(req.timeout) as scope:
-        run.pump = await net.pump_handshake(stream, engine)
+    pump = None
+    with trio.move_on_after(req.timeout):
+        pump = await net.pump_handshake(stream, engine)
     mark("handshake")
-    if scope.cancelled_caught:
+    if pump is None:
         run.timed_out_in = "handshake"
         return
-    if run.pump.how == "done":
+    run.pump = pump
+    if pump.how == "done":
         run.post = await net.read_after_handshake(stream, engine, req.grace)
         mark("post_handshake")
         with trio.move_on_after(0.2):
@@ -297,7 +299,11 @@ def _client_auth(run: _Run, engine: ClientEngine, version: int) -> tuple[ClientA
             readable.append(f"<undecodable DN {der[:16].hex()}>")
     on_wire = _client_cert_on_wire(t)
     ident = run.req.identity
-    sent = on_wire if on_wire is not None else (requested and ident is not None and engine.saw_state("write client certificate"))
+    sent = (
+        on_wire
+        if on_wire is not None
+        else (requested and ident is not None and engine.saw_state("write client certificate"))
+    )
     auth = ClientAuth(
         requested=requested,
         ca_names=tuple(readable),
@@ -324,7 +330,9 @@ def _result(run: _Run) -> ProbeResult:
     if run.starttls is not None:
         facts_kw["starttls_failed"] = not run.starttls.upgraded
         starttls_info = StartTLSInfo(
-            protocol=req.starttls, transcript=tuple(run.starttls.lines), upgraded=run.starttls.upgraded
+            protocol=req.starttls,
+            transcript=tuple(run.starttls.lines),
+            upgraded=run.starttls.upgraded,
         )
     negotiated = None
     certs: list[x509.Certificate] = []
@@ -343,7 +351,9 @@ def _result(run: _Run) -> ProbeResult:
         version = sh.selected_version if sh else 0x0303
         peer_hs = [a for a in st.alerts if a.origin == "peer" and not a.after_handshake]
         local_hs = [a for a in st.alerts if a.origin == "local" and not a.after_handshake]
-        peer_post = [a for a in st.alerts if a.origin == "peer" and a.after_handshake and a.code != 0]
+        peer_post = [
+            a for a in st.alerts if a.origin == "peer" and a.after_handshake and a.code != 0
+        ]
         client_auth, ca_count = _client_auth(run, engine, version)
         codes = tuple(f.code for f in st.verify_failures)
         facts_kw.update(
@@ -365,8 +375,9 @@ def _result(run: _Run) -> ProbeResult:
             post_alert=peer_post[0].code if peer_post else None,
             partner_versions=run.partner_versions,
         )
-        first_alert = (peer_hs or local_hs or peer_post or [None])[0]
-        if first_alert is not None:
+        seen = peer_hs or local_hs or peer_post
+        if seen:
+            first_alert = seen[0]
             alert_code = first_alert.code
             alert_info = AlertInfo(
                 origin=first_alert.origin,
@@ -397,7 +408,9 @@ def _result(run: _Run) -> ProbeResult:
                 verified=not errors and st.hostname_error is None and bool(certs),
                 trust_anchors=str(req.ca_file) if req.ca_file else "system",
                 hostname=check_name,
-                hostname_matched=None if check_name is None or not st.verify_chain.get(0) else st.hostname_error is None,
+                hostname_matched=None
+                if check_name is None or not st.verify_chain.get(0)
+                else st.hostname_error is None,
                 hostname_detail=st.hostname_error,
                 errors=errors,
                 chain_sent=len(engine.peer_chain()),
@@ -424,7 +437,9 @@ def _result(run: _Run) -> ProbeResult:
         starttls_reply=run.starttls.reply.text if run.starttls and run.starttls.reply else None,
         starttls_problem=run.starttls.problem if run.starttls else None,
         first_bytes=engine.transcript.first_bytes("server") if engine else b"",
-        error=(run.tcp_failure.message if run.tcp_failure else (engine.state.error if engine else None)),
+        error=(
+            run.tcp_failure.message if run.tcp_failure else (engine.state.error if engine else None)
+        ),
         mq_channel=req.mq_channel,
         port=req.target.port,
         sni=_sni(req),
@@ -448,7 +463,9 @@ def _result(run: _Run) -> ProbeResult:
             if req.offer.suites is None
             else [s.hex for s in req.offer.suites],
             "sni": _sni(req),
-            "client_certificate": req.identity.cert.subject.rfc4514_string() if req.identity else None,
+            "client_certificate": req.identity.cert.subject.rfc4514_string()
+            if req.identity
+            else None,
         },
         partner_versions=tuple(registry.version_name(v) or hex(v) for v in run.partner_versions)
         if run.partner_versions is not None

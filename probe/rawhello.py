@@ -54,11 +54,14 @@ def hello_for_version(version: int, sni: str | None) -> ClientHelloSpec:
             signature_algorithms=SIGALGS,
             key_shares=(make_key_share(29), make_key_share(23)),
         )
-    suites = tuple(
-        s.code
-        for s in registry.all_suites()
-        if not s.tls13 and not s.scsv and s.min_version <= version
-    ) + (0x00FF,)
+    suites = (
+        *(
+            s.code
+            for s in registry.all_suites()
+            if not s.tls13 and not s.scsv and s.min_version <= version
+        ),
+        0x00FF,  # TLS_EMPTY_RENEGOTIATION_INFO_SCSV, as clients of every era send it
+    )
     if version == 0x0300:
         # SSL 3.0 servers of the seeds' era may choke on extensions (RFC 6101 has none).
         return ClientHelloSpec(
@@ -144,7 +147,5 @@ async def accepted_versions(
         for v in versions:
             nursery.start_soon(one, v)
     return tuple(
-        v
-        for v in versions
-        if answers[v].kind == "server_hello" and answers[v].version == v
+        v for v in versions if answers[v].kind == "server_hello" and answers[v].version == v
     )

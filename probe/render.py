@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from .result import ProbeResult, TraceEntry
 
-_CONFIDENCE = {"C": "", "K": " [standard knowledge, not confirmed by a source]", "U": " [unconfirmed]"}
+_CONFIDENCE = {
+    "C": "",
+    "K": " [standard knowledge, not confirmed by a source]",
+    "U": " [unconfirmed]",
+}
 
 
 def _kv(label: str, value: str) -> str:
@@ -19,7 +23,9 @@ def render_trace(entries: tuple[TraceEntry, ...]) -> list[str]:
         lines.extend(f"        {d}" for d in e.detail)
         hexs = e.hex
         for i in range(0, min(len(hexs), 256), 64):
-            lines.append("        " + " ".join(hexs[j : j + 8] for j in range(i, min(i + 64, len(hexs)), 8)))
+            lines.append(
+                "        " + " ".join(hexs[j : j + 8] for j in range(i, min(i + 64, len(hexs)), 8))
+            )
         if len(hexs) > 256:
             lines.append(f"        ... ({len(hexs) // 2} bytes shown in JSON)")
     return lines
@@ -39,19 +45,29 @@ def render_probe(r: ProbeResult) -> str:
             cipher = f"{n.cipher.code} {n.cipher.iana or '?'}"
             if n.cipher.openssl and n.cipher.openssl != n.cipher.iana:
                 cipher += f" ({n.cipher.openssl})"
-        lines.append(_kv("version", f"{n.version or '-'}   cipher {cipher}   group {n.group or '-'}"))
+        lines.append(
+            _kv("version", f"{n.version or '-'}   cipher {cipher}   group {n.group or '-'}")
+        )
     if r.partner_versions is not None:
-        lines.append(_kv("partner", "accepts " + (", ".join(r.partner_versions) or "no version tried")))
+        lines.append(
+            _kv("partner", "accepts " + (", ".join(r.partner_versions) or "no version tried"))
+        )
     if r.server_certificates:
         v = r.verification
         trust = f"trust anchors: {v.trust_anchors}" if v else ""
         lines.append(_kv("chain", f"{len(r.server_certificates)} certificate(s); {trust}"))
         for i, c in enumerate(r.server_certificates):
-            days = f"{c.days_left} days left" if c.days_left >= 0 else f"EXPIRED {-c.days_left} days ago"
+            days = (
+                f"{c.days_left} days left"
+                if c.days_left >= 0
+                else f"EXPIRED {-c.days_left} days ago"
+            )
             lines.append(f"    [{i}] {c.subject}")
             lines.append(f"        issuer {c.issuer}; {c.key}; until {c.not_after[:10]} ({days})")
             if c.san:
-                lines.append(f"        names {', '.join(c.san[:8])}{' ...' if len(c.san) > 8 else ''}")
+                lines.append(
+                    f"        names {', '.join(c.san[:8])}{' ...' if len(c.san) > 8 else ''}"
+                )
     if r.verification:
         v = r.verification
         if not v.enabled:
@@ -66,9 +82,14 @@ def render_probe(r: ProbeResult) -> str:
             lines.append(_kv("verify", "chain and name verified"))
     ca = r.client_auth
     if ca.requested:
-        names = "; ".join(ca.ca_names[:5]) + (f"; ... {len(ca.ca_names) - 5} more" if len(ca.ca_names) > 5 else "")
+        names = "; ".join(ca.ca_names[:5]) + (
+            f"; ... {len(ca.ca_names) - 5} more" if len(ca.ca_names) > 5 else ""
+        )
         lines.append(
-            _kv("client", f"certificate requested; {len(ca.ca_names)} CA name(s), {ca.ca_names_bytes} bytes")
+            _kv(
+                "client",
+                f"certificate requested; {len(ca.ca_names)} CA name(s), {ca.ca_names_bytes} bytes",
+            )
         )
         if names:
             lines.append(f"            {names}")
@@ -94,9 +115,8 @@ def render_probe(r: ProbeResult) -> str:
             lines.append(f"     fix: {d.fix}")
             for vl in d.vendor:
                 codes = ", ".join(vl.codes)
-                lines.append(
-                    f"     {vl.product}: {codes} ({vl.where}) {vl.text}{_CONFIDENCE.get(vl.confidence, '')}"
-                )
+                tag = _CONFIDENCE.get(vl.confidence, "")
+                lines.append(f"     {vl.product}: {codes} ({vl.where}) {vl.text}{tag}")
             if d.scenario:
                 lines.append(f"     reproduce: tlsprobe lab {d.scenario}")
     if r.trace:

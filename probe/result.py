@@ -162,7 +162,9 @@ class ProbeResult:
     diagnosis: tuple[Diagnosis, ...]
     error: str | None = None  # the underlying library or socket message, for the curious
     offered: dict[str, Any] = field(default_factory=dict)  # versions and suites we offered
-    partner_versions: tuple[str, ...] | None = None  # versions the partner accepted in extra raw hellos
+    partner_versions: tuple[str, ...] | None = (
+        None  # versions the partner accepted in extra raw hellos
+    )
     application_data: str | None = None  # first bytes the server sent after TLS, escaped
     trace: tuple[TraceEntry, ...] = ()
     schema_version: int = SCHEMA_VERSION

@@ -96,7 +96,5 @@ def resolve_protocol(choice: str, port: int) -> str:
     proto = AUTO_BY_PORT.get(port, "none") if choice == "auto" else choice
     if proto not in IMPLEMENTED:
         how = "give --starttls none for implicit TLS" if choice == "auto" else "not yet"
-        raise InputError(
-            f"STARTTLS for {proto} (port {port}) is not implemented yet; {how}"
-        )
+        raise InputError(f"STARTTLS for {proto} (port {port}) is not implemented yet; {how}")
     return proto

@@ -36,7 +36,9 @@ class Offer:
 
     @property
     def versions(self) -> tuple[int, ...]:
-        return tuple(v for v in sorted(ENGINE_VERSIONS) if self.min_version <= v <= self.max_version)
+        return tuple(
+            v for v in sorted(ENGINE_VERSIONS) if self.min_version <= v <= self.max_version
+        )
 
 
 def resolve_versions(
@@ -56,8 +58,9 @@ def resolve_versions(
     for v in (lo, hi):
         if v not in ENGINE_VERSIONS:
             raise InputError(
-                f"{registry.version_name(v)}: the full-handshake engine (this OpenSSL build) cannot"
-                " speak it; `tlsprobe scan` will enumerate SSLv2/SSLv3 with raw hellos (not done yet)"
+                f"{registry.version_name(v)}: the full-handshake engine (this OpenSSL build)"
+                " cannot speak it; `tlsprobe scan` will enumerate SSLv2/SSLv3 with raw hellos"
+                " (not done yet)"
             )
     return lo, hi
 

@@ -15,6 +15,10 @@ from .wire.transcript import Transcript, WireEvent
 HEX_LIMIT = 512  # bytes of hex per entry; certificates are summarised, not dumped whole
 
 
+def _version(code: int) -> str:
+    return registry.version_name(code) or f"0x{code:04X}"
+
+
 def _suite(code: int) -> str:
     s = registry.suite(code)
     return f"0x{code:04X} {s.iana}" if s else f"0x{code:04X}"
@@ -39,17 +43,25 @@ def _details(ev: WireEvent, tls13: bool) -> tuple[str, tuple[str, ...]]:
         if msg.msg_type == HandshakeType.CLIENT_HELLO:
             ch = hello.parse_client_hello(msg.body)
             versions = ch.supported_versions or (ch.legacy_version,)
-            lines.append("versions " + ", ".join(registry.version_name(v) or hex(v) for v in versions))
-            lines.append(f"{len(ch.suites)} suites: " + ", ".join(f"{c:04X}" for c in ch.suites[:40]))
+            lines.append(
+                "versions " + ", ".join(registry.version_name(v) or hex(v) for v in versions)
+            )
+            lines.append(
+                f"{len(ch.suites)} suites: " + ", ".join(f"{c:04X}" for c in ch.suites[:40])
+            )
             if ch.server_name:
                 lines.append(f"server_name {ch.server_name}")
         elif msg.msg_type == HandshakeType.SERVER_HELLO:
             sh = messages.parse_server_hello(msg.body)
             kind = "HelloRetryRequest" if sh.is_hello_retry_request else "ServerHello"
-            lines.append(f"version {registry.version_name(sh.selected_version) or hex(sh.selected_version)}")
+            lines.append(
+                f"version {registry.version_name(sh.selected_version) or hex(sh.selected_version)}"
+            )
             lines.append(f"cipher {_suite(sh.cipher_suite)}")
             if sh.key_share_group is not None:
-                lines.append(f"key_share {registry.group_name(sh.key_share_group) or sh.key_share_group}")
+                lines.append(
+                    f"key_share {registry.group_name(sh.key_share_group) or sh.key_share_group}"
+                )
             return kind, tuple(lines)
         elif msg.msg_type == HandshakeType.CERTIFICATE:
             cm = messages.parse_certificate(msg.body, tls13=tls13)
@@ -74,7 +86,7 @@ def trace_entries(t: Transcript) -> tuple[TraceEntry, ...]:
             TraceEntry(
                 direction=ev.direction,
                 what=what,
-                record=f"{registry.version_name(ev.record_version) or hex(ev.record_version)} len {ev.record_len}",
+                record=f"{_version(ev.record_version)} len {ev.record_len}",
                 hex=raw.hex() + suffix,
                 detail=detail,
             )

@@ -73,11 +73,14 @@ def hostname_checker(name: str) -> Callable[[x509.Certificate], str | None]:
             except ValueError:
                 verify_certificate_hostname(cert, name)
             else:
-                verify_certificate_ip_address(cert, ip)
+                verify_certificate_ip_address(cert, str(ip))
         except CertificateError:
             # RFC 6125 §6.4.4: clients match subjectAltName, not the CN, once SANs exist;
             # certificates without SAN are refused by current clients.
-            return f"the certificate has no subjectAltName (CN-only certificates are not matched); {name} not named"
+            return (
+                "the certificate has no subjectAltName (CN-only certificates are not"
+                f" matched); {name} not named"
+            )
         except VerificationError:
             names = ", ".join(sans(cert)) or "none"
             return f"{name} is not among the names the certificate holds ({names})"

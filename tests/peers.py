@@ -348,9 +348,12 @@ def gnutls_args(pki: TestPKI, config: str, *extra: str | Path) -> list[str | Pat
 # --------------------------------------------------------------------------- vsftpd
 
 # Debian's vsftpd 3.0.3 has no ssl_tlsv1_1 / ssl_tlsv1_2 options (an unknown option is a
-# fatal "500 OOPS"), and its default ssl_ciphers is DES-CBC3-SHA, which no OpenSSL 3 client
-# offers, hence ssl_ciphers=HIGH. isolate/isolate_network/seccomp_sandbox are off because
-# containers often forbid the namespaces and syscalls they need.
+# fatal "500 OOPS"); it negotiates TLS 1.3 and 1.2 as OpenSSL allows. Its man page gives
+# DES-CBC3-SHA as the default ssl_ciphers, which no OpenSSL 3 client offers; the Debian
+# build does not actually use it, but ssl_ciphers=HIGH pins a TLS 1.2 list that works
+# either way. isolate/isolate_network/seccomp_sandbox are off because containers often
+# forbid the namespaces and syscalls they need. vsftpd sends a CertificateRequest
+# (ssl_request_cert defaults to YES) but does not require a client certificate.
 _VSFTPD_CONFIG: Final = """\
 listen=YES
 listen_ipv6=NO

@@ -314,10 +314,13 @@ def test_every_gnutls_config_is_exercised() -> None:
 # --------------------------------------------------------------------------- vsftpd
 
 
-async def test_vsftpd_auth_tls(pki: TestPKI, vsftpd_tls: Peer) -> None:
-    run = await s_client(vsftpd_tls.port, "-starttls", "ftp", ca=pki.ca)
+@pytest.mark.parametrize(("client", "version"), [((), "TLSv1.3"), (("-no_tls1_3",), "TLSv1.2")])
+async def test_vsftpd_auth_tls(
+    pki: TestPKI, vsftpd_tls: Peer, client: tuple[str, ...], version: str
+) -> None:
+    run = await s_client(vsftpd_tls.port, "-starttls", "ftp", *client, ca=pki.ca)
     assert run.returncode == 0, run.out
-    assert_in(run, "Protocol version: TLSv1.3", "Verification: OK")
+    assert_in(run, f"Protocol version: {version}", "Verification: OK")
 
 
 async def ftp_exchange(port: int, command: bytes) -> tuple[bytes, bytes]:
@@ -412,6 +415,17 @@ async def test_alert_record_bytes_on_the_wire() -> None:
                 while chunk := await stream.receive_some(4096):
                     got += chunk
     assert got == bytes.fromhex("15030300020247")
+
+
+async def test_garbage_cannot_start_a_record() -> None:
+    async with bytepeers.serve_script(bytepeers.garbage(size=64)) as port:
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        async with stream:
+            await stream.send_all(b"\x16\x03\x01\x00\x04\x01\x00\x00\x00")
+            with trio.fail_after(5):
+                got = await bytepeers.receive_exactly(stream, 64)
+    assert len(got) == 64
+    assert got[0] not in range(0x14, 0x19)  # no TLS content type (RFC 8446 section 5.1)
 
 
 async def test_reset_is_a_reset_not_a_fin() -> None:

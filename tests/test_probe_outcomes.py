@@ -8,6 +8,7 @@ Each test asserts the outcome, the phase, the wire facts behind it and the diagn
 
 from __future__ import annotations
 
+import contextlib
 import socket
 
 import pytest
@@ -39,7 +40,7 @@ async def test_connected_openssl_tls13(openssl_peer: Peer, pki: TestPKI) -> None
     assert r.negotiated.cipher is not None and r.negotiated.cipher.code.startswith("0x130")
     assert r.verification is not None and r.verification.verified
     assert r.verification.chain_sent == 2
-    assert [c.subject for c in r.server_certificates][0].startswith("CN=")
+    assert r.server_certificates[0].subject.startswith("CN=")
     assert r.diagnosis == ()
 
 
@@ -90,10 +91,8 @@ async def test_unreachable_when_syn_is_dropped() -> None:
         for _ in range(4):
             s = socket.socket()
             s.setblocking(False)
-            try:
+            with contextlib.suppress(BlockingIOError):
                 s.connect(("127.0.0.1", port))
-            except BlockingIOError:
-                pass
             fillers.append(s)
         await trio.sleep(0.1)
         r = await probe_port(port, timeout=0.5)
@@ -153,7 +152,9 @@ async def test_not_tls_garbage() -> None:
 
 
 @pytest.mark.parametrize("openssl_peer", ["tls10-only"], indirect=True)
-async def test_version_mismatch_names_what_the_partner_speaks(openssl_peer: Peer, pki: TestPKI) -> None:
+async def test_version_mismatch_names_what_the_partner_speaks(
+    openssl_peer: Peer, pki: TestPKI
+) -> None:
     r = await probe_port(openssl_peer.port, ca=pki.ca)
     assert (r.outcome, r.phase) == ("version_mismatch", "handshake")
     assert r.alert is not None and (r.alert.origin, r.alert.code) == ("peer", 70)
@@ -241,7 +242,9 @@ async def test_client_cert_accepted(openssl_peer: Peer, pki: TestPKI) -> None:
     [("client-cert-required-tls12", "handshake"), ("client-cert-required-tls13", "post_handshake")],
     indirect=["openssl_peer"],
 )
-async def test_client_cert_rejected_unknown_ca(openssl_peer: Peer, phase: str, pki: TestPKI) -> None:
+async def test_client_cert_rejected_unknown_ca(
+    openssl_peer: Peer, phase: str, pki: TestPKI
+) -> None:
     r = await probe_port(
         openssl_peer.port, ca=pki.ca, cert=pki.client_untrusted.cert, key=pki.client_untrusted.key
     )
@@ -356,7 +359,9 @@ async def test_timeout_on_silence() -> None:
 
 @pytest.mark.parametrize("close_notify", [True, False])
 async def test_post_handshake_close(pki: TestPKI, close_notify: bool) -> None:
-    async with close_after_handshake(pki.good.chain, pki.good.key, close_notify=close_notify) as port:
+    async with close_after_handshake(
+        pki.good.chain, pki.good.key, close_notify=close_notify
+    ) as port:
         r = await probe_port(port, ca=pki.ca)
     assert (r.outcome, r.phase) == ("post_handshake_close", "post_handshake")
     assert r.negotiated is not None and r.negotiated.version == "TLSv1.3"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from .errors import DecodeError
 
+_Bytes = bytes  # the builtin, before Reader.bytes shadows it in annotations
+
 
 class Reader:
     """Cursor over an immutable byte string; every method raises DecodeError on shortage."""
@@ -26,7 +28,7 @@ class Reader:
     def at_end(self) -> bool:
         return self._pos >= len(self._buf)
 
-    def bytes(self, n: int) -> bytes:
+    def bytes(self, n: int) -> _Bytes:
         if n < 0 or self._pos + n > len(self._buf):
             raise DecodeError(
                 f"{self._what}: needs {n} bytes at offset {self._pos}, has {self.remaining}"
@@ -35,7 +37,7 @@ class Reader:
         self._pos += n
         return out
 
-    def rest(self) -> bytes:
+    def rest(self) -> _Bytes:
         out = self._buf[self._pos :]
         self._pos = len(self._buf)
         return out
@@ -52,7 +54,7 @@ class Reader:
     def u24(self) -> int:
         return self.uint(3)
 
-    def vector(self, len_width: int) -> bytes:
+    def vector(self, len_width: int) -> _Bytes:
         """A vector with a ``len_width``-byte length prefix."""
         return self.bytes(self.uint(len_width))
 

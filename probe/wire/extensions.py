@@ -345,7 +345,7 @@ def decode_server_name(data: bytes) -> str | None:
         name_type = lst.u8()
         # Unknown name types have no defined syntax (RFC 6066 §3); every deployed parser and
         # the RFC's own future-proofing assume the same opaque<1..2^16-1> shape.
-        name: bytes = lst.vector(2)
+        name = lst.vector(2)
         if not name:
             raise DecodeError("server_name: empty name")
         if name_type in seen:

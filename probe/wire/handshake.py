@@ -63,16 +63,22 @@ class HandshakeMessage:
         return bytes([self.msg_type]) + u24(len(self.body)) + self.body
 
 
-def parse_handshake(buf: bytes, max_message: int = DEFAULT_MAX_MESSAGE) -> tuple[HandshakeMessage, bytes] | None:
+def parse_handshake(
+    buf: bytes, max_message: int = DEFAULT_MAX_MESSAGE
+) -> tuple[HandshakeMessage, bytes] | None:
     """One handshake message from the front of ``buf``, or ``None`` if incomplete."""
     if len(buf) < 4:
         return None
     length = int.from_bytes(buf[1:4], "big")
     if length > max_message:
-        raise DecodeError(f"handshake: {handshake_name(buf[0])} claims {length} bytes (limit {max_message})")
+        raise DecodeError(
+            f"handshake: {handshake_name(buf[0])} claims {length} bytes (limit {max_message})"
+        )
     if len(buf) < 4 + length:
         return None
-    return HandshakeMessage(msg_type=buf[0], body=bytes(buf[4 : 4 + length])), bytes(buf[4 + length :])
+    return HandshakeMessage(msg_type=buf[0], body=bytes(buf[4 : 4 + length])), bytes(
+        buf[4 + length :]
+    )
 
 
 class Defragmenter:

@@ -37,7 +37,9 @@ class Record:
     fragment: bytes
 
     def to_bytes(self) -> bytes:
-        return bytes([self.content_type]) + u16(self.version) + u16(len(self.fragment)) + self.fragment
+        return (
+            bytes([self.content_type]) + u16(self.version) + u16(len(self.fragment)) + self.fragment
+        )
 
 
 def check_header(head: bytes) -> int:
@@ -63,7 +65,7 @@ def parse_record(buf: bytes) -> tuple[Record, bytes] | None:
         return None
     if len(buf) < HEADER_LEN:
         if buf[0] not in ContentType._value2member_map_ or (len(buf) >= 2 and buf[1] != 3):
-            raise DecodeError(f"record: {buf[:len(buf)].hex()} is not a TLS record header")
+            raise DecodeError(f"record: {buf[: len(buf)].hex()} is not a TLS record header")
         return None
     length = check_header(buf)
     end = HEADER_LEN + length
@@ -86,7 +88,9 @@ def parse_records(buf: bytes) -> tuple[list[Record], bytes]:
         out.append(rec)
 
 
-def build_records(content_type: int, version: int, payload: bytes, max_fragment: int = 2**14) -> bytes:
+def build_records(
+    content_type: int, version: int, payload: bytes, max_fragment: int = 2**14
+) -> bytes:
     """``payload`` split into as many records as needed (an empty payload gives one record)."""
     if not payload:
         return Record(content_type=content_type, version=version, fragment=b"").to_bytes()
