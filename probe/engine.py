@@ -69,7 +69,9 @@ class EngineState:
     # in TLS 1.3 the CertificateRequest is encrypted, and this is how we learn it came.
     states: list[str] = field(default_factory=list)
     verify_failures: list[VerifyFailure] = field(default_factory=list)
-    verify_chain: dict[int, x509.Certificate] = field(default_factory=dict)
+    # What the verify callback saw, by depth, as OpenSSL objects: converting to cryptography
+    # costs a DER round trip, so it happens only when a result needs it.
+    verify_chain: dict[int, crypto.X509] = field(default_factory=dict)
     hostname_error: str | None = None
     handshake_done: bool = False
     peer_eof: bool = False
@@ -91,6 +93,7 @@ class ClientEngine:
     ) -> None:
         self.state = EngineState()
         self.transcript = transcript
+        self._peer_chain: list[x509.Certificate] | None = None
         self._verify = verify
         # Called with the leaf certificate; returns an error text or None. Kept abstract so the
         # engine does not decide host-name rules (probe.verify does, with service-identity).
@@ -123,9 +126,9 @@ class ClientEngine:
     def _on_verify(
         self, conn: SSL.Connection, cert: crypto.X509, errnum: int, depth: int, ok: int
     ) -> bool:
-        crypto_cert = cert.to_cryptography()
-        self.state.verify_chain[depth] = crypto_cert
+        self.state.verify_chain[depth] = cert
         if not ok:
+            crypto_cert = cert.to_cryptography()
             self.state.verify_failures.append(
                 VerifyFailure(
                     depth=depth,
@@ -135,7 +138,7 @@ class ClientEngine:
                 )
             )
         elif depth == 0 and self._hostname_check is not None:
-            problem = self._hostname_check(crypto_cert)  # type: ignore[operator]
+            problem = self._hostname_check(cert.to_cryptography())  # type: ignore[operator]
             if problem:
                 self.state.hostname_error = str(problem)
                 ok = 0
@@ -216,8 +219,11 @@ class ClientEngine:
     # -- facts after the handshake -------------------------------------------------------------
 
     def peer_chain(self) -> list[x509.Certificate]:
-        chain = self.conn.get_peer_cert_chain(as_cryptography=True)
-        return list(chain or [])
+        """The certificates the server sent, leaf first (empty if none arrived)."""
+        if self._peer_chain is None:
+            chain = self.conn.get_peer_cert_chain(as_cryptography=True)
+            self._peer_chain = list(chain or [])
+        return self._peer_chain
 
     def verified_chain(self) -> list[x509.Certificate]:
         chain = self.conn.get_verified_chain(as_cryptography=True)

@@ -162,7 +162,7 @@ async def pump_handshake(stream: trio.SocketStream, engine: ClientEngine) -> Pum
             continue  # OpenSSL turns the EOF into an error on the next step
         received += len(data)
         engine.receive(data)
-        if engine.transcript.decode_error("server") and not engine.transcript.handshakes("server"):
+        if engine.transcript.not_tls("server"):
             return PumpEnd(how="not_tls")
         if received > MAX_HANDSHAKE_BYTES:
             return PumpEnd(how="too_much")
@@ -183,6 +183,12 @@ async def read_after_handshake(
     RFC 8446 §4.4.2.4) and where MQ-style listeners drop a channel they refuse after TLS.
     """
     collected = b""
+    if grace <= 0:
+        # No wait: report only what has already arrived with the handshake's last read.
+        how, data = engine.read_application()
+        if how == "data":
+            return PostEnd(how="data", data=data[:256])
+        return PostEnd(how=how if how in ("closed", "failed") else "quiet")
     with trio.move_on_after(grace):
         while True:
             out = engine.take_outgoing()

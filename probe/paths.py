@@ -7,11 +7,13 @@ the project so that any layer, the pure codec included, may use it.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import probe
 
 
+@functools.cache  # resolved once per process: every probe asks for it
 def profiles_dir() -> Path:
     """The profiles directory: the installed copy first, then the source checkout's."""
     package = Path(probe.__file__).resolve().parent

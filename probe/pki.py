@@ -301,14 +301,22 @@ def write_pkcs12(
     chain: Sequence[x509.Certificate] = (),
     password: str,
     friendly_name: str | None = None,
+    legacy: bool = False,
 ) -> None:
-    """PKCS#12 with PBES2/AES-256 and a SHA-256 MAC. ``key=None`` writes a certificate-only
-    bag (what a trust store import or a "forgot the key" mistake looks like). Mode 0600."""
+    """PKCS#12 with PBES2/AES-256 and a SHA-256 MAC, or with ``legacy`` the 3DES/SHA-1 form
+    that older keystores (Java before 8u301, some vendor GUIs) still insist on.
+    ``key=None`` writes certificates only (what a trust store import or a "forgot the key"
+    mistake looks like). Mode 0600 either way."""
+    algorithm, mac = (
+        (pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC, hashes.SHA1())
+        if legacy
+        else (pkcs12.PBES.PBESv2SHA256AndAES256CBC, hashes.SHA256())
+    )
     encryption = (
         serialization.PrivateFormat.PKCS12.encryption_builder()
         .kdf_rounds(20_000)
-        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
-        .hmac_hash(hashes.SHA256())
+        .key_cert_algorithm(algorithm)
+        .hmac_hash(mac)
         .build(password.encode())
     )
     data = pkcs12.serialize_key_and_certificates(

@@ -42,7 +42,6 @@ from .wire.messages import (
     decode_dn,
     parse_certificate,
     parse_certificate_request,
-    parse_server_hello,
     parse_server_key_exchange,
 )
 from .wire.transcript import Transcript
@@ -178,14 +177,7 @@ def _version_rejected(run: _Run) -> bool:
 
 
 def _server_hello(t: Transcript) -> ServerHello | None:
-    for msg in t.handshakes("server", HandshakeType.SERVER_HELLO):
-        try:
-            sh = parse_server_hello(msg.body)
-        except DecodeError:
-            return None
-        if not sh.is_hello_retry_request:
-            return sh
-    return None
+    return t.server_hello
 
 
 def _wire_cert_request(t: Transcript, version: int) -> CertificateRequest | None:
@@ -255,7 +247,9 @@ def _server_certs(engine: ClientEngine, tls13: bool) -> list[x509.Certificate]:
         except (DecodeError, ValueError):
             return []
     # TLS 1.3 with an aborted handshake: what the verify callback saw, leaf first.
-    return [engine.state.verify_chain[d] for d in sorted(engine.state.verify_chain)]
+    return [
+        engine.state.verify_chain[d].to_cryptography() for d in sorted(engine.state.verify_chain)
+    ]
 
 
 def _anchors(req: ProbeRequest) -> list[x509.Certificate]:
@@ -414,7 +408,7 @@ def _result(run: _Run) -> ProbeResult:
                 hostname_detail=st.hostname_error,
                 errors=errors,
                 chain_sent=len(engine.peer_chain()),
-                chain_verified=tuple(c.subject.rfc4514_string() for c in engine.verified_chain()),
+                chain_verified=tuple(verify.subject(c) for c in engine.verified_chain()),
             )
         if run.post is not None and run.post.data:
             app_data = run.post.data.decode("latin-1")

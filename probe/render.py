@@ -114,11 +114,13 @@ def render_probe(r: ProbeResult) -> str:
                 lines.append(f"     seen: {d.detail}")
             lines.append(f"     fix: {d.fix}")
             for vl in d.vendor:
-                codes = ", ".join(vl.codes)
+                codes = f"{', '.join(vl.codes)} " if vl.codes else ""
                 tag = _CONFIDENCE.get(vl.confidence, "")
-                lines.append(f"     {vl.product}: {codes} ({vl.where}) {vl.text}{tag}")
+                lines.append(f"     {vl.product}: {codes}({vl.where}) {vl.text}{tag}")
             if d.scenario:
-                lines.append(f"     reproduce: tlsprobe lab {d.scenario}")
+                lines.append(
+                    f"     lab scenario: {d.scenario} (`tlsprobe lab` is not built yet)"
+                )
     if r.trace:
         lines.extend(render_trace(r.trace))
     return "\n".join(lines)

@@ -90,7 +90,39 @@ def make_offer(
     return Offer(min_version=lo, max_version=hi, suites=suites)
 
 
+# Creating a context and loading its trust store costs more CPU than the Python side of a whole
+# handshake; probes with the same settings (scans, matrices, plans, benchmarks) share one.
+# Contexts are only read once built: per-connection state (callbacks, SNI) lives on Connection.
+_CACHE: dict[tuple[object, ...], tuple[SSL.Context, ClientIdentity | None]] = {}
+_CACHE_MAX = 64
+
+
+def _ca_stamp(ca_file: Path | None) -> tuple[object, ...]:
+    if ca_file is None:
+        return ()
+    try:
+        st = ca_file.stat()
+    except OSError:
+        return (str(ca_file),)
+    return (str(ca_file), st.st_mtime_ns, st.st_size)
+
+
 def build_context(
+    offer: Offer, *, identity: ClientIdentity | None, ca_file: Path | None
+) -> SSL.Context:
+    """The client context for ``offer`` (shared between probes with equal settings)."""
+    key = (offer, id(identity), _ca_stamp(ca_file))
+    hit = _CACHE.get(key)
+    if hit is not None and hit[1] is identity:
+        return hit[0]
+    ctx = _new_context(offer, identity=identity, ca_file=ca_file)
+    if len(_CACHE) >= _CACHE_MAX:
+        _CACHE.clear()
+    _CACHE[key] = (ctx, identity)  # keeping identity alive keeps its id() unique
+    return ctx
+
+
+def _new_context(
     offer: Offer, *, identity: ClientIdentity | None, ca_file: Path | None
 ) -> SSL.Context:
     ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)

@@ -9,12 +9,14 @@ not send its intermediate.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import hashlib
+import functools
 import ipaddress
 from collections.abc import Callable, Sequence
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
 from .result import CertInfo
@@ -60,33 +62,37 @@ def error_name(code: int) -> tuple[str, str]:
 
 def hostname_checker(name: str) -> Callable[[x509.Certificate], str | None]:
     """A callable that returns why ``cert`` does not name ``name`` (or None if it does)."""
+    return lambda cert: _check_name(cert, name)
+
+
+# Results depend only on the certificate and the name, and repeated probes of one listener
+# (matrix, plans, scans) see the same certificate: remember the last few hundred answers.
+@functools.lru_cache(maxsize=512)
+def _check_name(cert: x509.Certificate, name: str) -> str | None:
     from service_identity import CertificateError, VerificationError
     from service_identity.cryptography import (
         verify_certificate_hostname,
         verify_certificate_ip_address,
     )
 
-    def check(cert: x509.Certificate) -> str | None:
+    try:
         try:
-            try:
-                ip = ipaddress.ip_address(name)
-            except ValueError:
-                verify_certificate_hostname(cert, name)
-            else:
-                verify_certificate_ip_address(cert, str(ip))
-        except CertificateError:
-            # RFC 6125 §6.4.4: clients match subjectAltName, not the CN, once SANs exist;
-            # certificates without SAN are refused by current clients.
-            return (
-                "the certificate has no subjectAltName (CN-only certificates are not"
-                f" matched); {name} not named"
-            )
-        except VerificationError:
-            names = ", ".join(sans(cert)) or "none"
-            return f"{name} is not among the names the certificate holds ({names})"
-        return None
-
-    return check
+            ip = ipaddress.ip_address(name)
+        except ValueError:
+            verify_certificate_hostname(cert, name)
+        else:
+            verify_certificate_ip_address(cert, str(ip))
+    except CertificateError:
+        # RFC 6125 §6.4.4: clients match subjectAltName, not the CN, once SANs exist;
+        # certificates without SAN are refused by current clients.
+        return (
+            "the certificate has no subjectAltName (CN-only certificates are not"
+            f" matched); {name} not named"
+        )
+    except VerificationError:
+        names = ", ".join(sans(cert)) or "none"
+        return f"{name} is not among the names the certificate holds ({names})"
+    return None
 
 
 def sans(cert: x509.Certificate) -> tuple[str, ...]:
@@ -121,26 +127,35 @@ def is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
+def subject(cert: x509.Certificate) -> str:
+    return _static_info(cert).subject
+
+
 def cert_info(cert: x509.Certificate, now: dt.datetime | None = None) -> CertInfo:
     now = now or dt.datetime.now(dt.UTC)
+    static = _static_info(cert)
+    return dataclasses.replace(static, days_left=(cert.not_valid_after_utc - now).days)
+
+
+@functools.lru_cache(maxsize=512)
+def _static_info(cert: x509.Certificate) -> CertInfo:
+    """Everything but days_left; names and SANs cost more to format than a handshake's
+    Python side, and the same certificates come back probe after probe."""
     after = cert.not_valid_after_utc
     try:
         sig = cert.signature_algorithm_oid._name
     except AttributeError:
         sig = cert.signature_algorithm_oid.dotted_string
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    der = cert.public_bytes(Encoding.DER)
     return CertInfo(
         subject=cert.subject.rfc4514_string(),
         issuer=cert.issuer.rfc4514_string(),
         not_before=cert.not_valid_before_utc.isoformat(),
         not_after=after.isoformat(),
-        days_left=(after - now).days,
+        days_left=0,
         key=key_description(cert),
         signature=str(sig),
         san=sans(cert),
-        sha256=hashlib.sha256(der).hexdigest(),
+        sha256=cert.fingerprint(hashes.SHA256()).hex(),
         serial=f"{cert.serial_number:x}",
         is_ca=is_ca(cert),
         self_issued=cert.issuer == cert.subject,

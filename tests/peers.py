@@ -14,9 +14,10 @@ Ready means "a client can connect now", decided without a race:
   probe the port because a probe connection would count against ``-naccept`` and leave a
   handshake error in the log. (``-quiet`` suppresses the ACCEPT line, so it is not used.)
 * ``gnutls-serv`` and ``vsftpd`` need a port number up front. We take one the kernel has
-  just handed out, start the peer, and poll TCP connect until it answers. If another
-  process grabbed the port in between, the peer dies with "address in use" and we retry
-  with a new port.
+  just handed out and start the peer. If another process grabbed the port in between, we
+  retry with a new one. A bare "the port accepts" would be fooled by that other process,
+  so gnutls-serv is ready when it logs its IPv4 listener, and vsftpd when a connect gets
+  its banner with a per-instance token.
 
 Either way the wait has a deadline; a peer that exits or stays silent fails the test with
 everything it printed.
@@ -31,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -132,7 +134,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 class _PortTaken(Exception):
-    pass
+    """Another process bound the port we picked before the peer did."""
 
 
 @contextlib.contextmanager
@@ -142,15 +144,17 @@ def _spawn(
     *,
     workdir: Path,
     ready: Callable[[Path], int | None],
-    port_taken: re.Pattern[str] | None = None,
+    stdin_is_log: bool = False,
 ) -> Iterator[Peer]:
     """Run ``argv`` until the ``with`` block ends. ``ready(log)`` returns the listening port
-    once the peer accepts connections, else None; it is polled until `START_DEADLINE`."""
+    once the peer accepts connections, None while it does not yet, or raises `_PortTaken`;
+    it is polled until `START_DEADLINE`. ``stdin_is_log`` is for vsftpd, which writes its
+    fatal "500 OOPS" messages to file descriptor 0."""
     log = workdir / f"{name}.log"
     with log.open("wb") as log_file:
         proc = subprocess.Popen(
             list(argv),
-            stdin=subprocess.PIPE,
+            stdin=log_file if stdin_is_log else subprocess.PIPE,
             stdout=log_file,
             stderr=subprocess.STDOUT,
             cwd=workdir,
@@ -158,15 +162,15 @@ def _spawn(
         )
     try:
         deadline = time.monotonic() + START_DEADLINE
-        port = ready(log)
-        while port is None:
-            if proc.poll() is not None:
-                output = log.read_text(errors="replace")
-                if port_taken is not None and port_taken.search(output):
-                    raise _PortTaken(output)
+        while True:
+            exited = proc.poll() is not None  # before reading the log, so the log is complete
+            port = ready(log)
+            if port is not None:
+                break
+            if exited:
                 pytest.fail(
                     f"{name} exited with {proc.returncode} before listening\n"
-                    f"command: {' '.join(argv)}\n{output}",
+                    f"command: {' '.join(argv)}\n{log.read_text(errors='replace')}",
                     False,
                 )
             if time.monotonic() > deadline:
@@ -176,7 +180,6 @@ def _spawn(
                     False,
                 )
             time.sleep(0.01)
-            port = ready(log)
         yield Peer(name=name, host=HOST, port=port, log=log, pid=proc.pid)
     finally:
         _stop(proc)
@@ -186,8 +189,9 @@ def _spawn(
 def _spawn_on_free_port(
     name: str,
     argv_for: Callable[[int, Path], Sequence[str]],
+    ready_for: Callable[[int], Callable[[Path], int | None]],
     *,
-    port_taken: re.Pattern[str],
+    stdin_is_log: bool = False,
     attempts: int = 3,
 ) -> Iterator[Peer]:
     """For peers that must be told their port: pick one, retry if someone else took it."""
@@ -195,14 +199,10 @@ def _spawn_on_free_port(
         workdir = Path(tmp)
         for attempt in range(attempts):
             port = free_port()
-
-            def ready(_log: Path, port: int = port) -> int | None:
-                return port if port_accepts(HOST, port) else None
-
             try:
                 with _spawn(
-                    name, argv_for(port, workdir), workdir=workdir, ready=ready,
-                    port_taken=port_taken,
+                    name, argv_for(port, workdir), workdir=workdir, ready=ready_for(port),
+                    stdin_is_log=stdin_is_log,
                 ) as peer:  # fmt: skip
                     yield peer
                     return
@@ -264,8 +264,9 @@ OPENSSL_CONFIGS: Final[dict[str, Callable[[TestPKI], list[str | Path]]]] = {
     # Debian builds OpenSSL with SECLEVEL 2 as the default, where s_server refuses to load an
     # RSA 1024 certificate ("ee key too small"); SECLEVEL 1 (80 bits) lets it serve one.
     "weak-key": lambda p: [*_serve(p.weak_key, p.intermediate), "-cipher", "DEFAULT:@SECLEVEL=1"],
-    # OpenSSL 3.0 refuses TLS 1.0 below SECLEVEL 0 (SHA-1 handshake signatures); the server
-    # then answers a default client with alert 70 protocol_version.
+    # OpenSSL 3.0 does TLS 1.0 only at SECLEVEL 0 (its handshake signatures use SHA-1). A
+    # default s_client still offers 1.0 and accepts the TLS 1.0 ServerHello, then rejects
+    # the SHA-1 ServerKeyExchange signature and sends alert 80 internal_error, not 70.
     "tls10-only": lambda p: [*_serve(p.good, p.intermediate), "-tls1",
                              "-cipher", "DEFAULT:@SECLEVEL=0"],
     "tls12-only": lambda p: [*_serve(p.good, p.intermediate), "-tls1_2"],
@@ -298,7 +299,22 @@ def openssl_args(pki: TestPKI, config: str, *extra: str | Path) -> list[str | Pa
 # gnutls-serv 3.7 has no option to choose the listening address: it binds every address
 # (0.0.0.0 and ::) on the port. Acceptable on a loopback-only CI host; on a workstation it
 # means the test server is reachable from the network while the test runs.
-_GNUTLS_PORT_TAKEN: Final = re.compile(r"bind\(\) failed|Address already in use", re.I)
+# Worse, when the IPv4 bind fails it carries on serving IPv6 only, so a connect to
+# 127.0.0.1:PORT would reach whoever holds the port. Readiness is therefore its own
+# "IPv4 ... done" line, not a successful connect.
+_GNUTLS_LISTENING: Final = "listening on IPv4 0.0.0.0 port {port}...done"
+_GNUTLS_PORT_TAKEN: Final = "listening on IPv4 0.0.0.0 port {port}...bind() failed"
+
+
+def _gnutls_ready(port: int) -> Callable[[Path], int | None]:
+    def ready(log: Path) -> int | None:
+        text = log.read_text(errors="replace")
+        if _GNUTLS_PORT_TAKEN.format(port=port) in text:
+            raise _PortTaken(text)
+        return port if _GNUTLS_LISTENING.format(port=port) in text else None
+
+    return ready
+
 
 # Priority strings (gnutls_priority_init(3)).
 GNUTLS_TLS12: Final = "NORMAL:-VERS-ALL:+VERS-TLS1.2"
@@ -314,7 +330,7 @@ def gnutls_server(args: Sequence[str | Path]) -> Iterator[Peer]:
     def argv(port: int, _workdir: Path) -> list[str]:
         return [exe, "--port", str(port), *map(str, args)]
 
-    with _spawn_on_free_port("gnutls-serv", argv, port_taken=_GNUTLS_PORT_TAKEN) as peer:
+    with _spawn_on_free_port("gnutls-serv", argv, _gnutls_ready) as peer:
         yield peer
 
 
@@ -376,7 +392,7 @@ xferlog_enable=NO
 vsftpd_log_file={workdir}/vsftpd.log
 dual_log_enable=NO
 syslog_enable=NO
-ftpd_banner=tlsprobe test vsftpd
+ftpd_banner=tlsprobe test vsftpd {token}
 """
 _VSFTPD_TLS: Final = """\
 ssl_enable=YES
@@ -391,7 +407,33 @@ force_anon_logins_ssl=NO
 force_anon_data_ssl=NO
 require_ssl_reuse=NO
 """
-_VSFTPD_PORT_TAKEN: Final = re.compile(r"could not bind listening", re.I)
+
+
+def _vsftpd_ready(banner: bytes) -> Callable[[int], Callable[[Path], int | None]]:
+    # vsftpd prints nothing when it listens, so: connect and expect our own banner (the
+    # token rules out a stranger that took the port). A lost bind race ends vsftpd with
+    # "500 OOPS: could not bind listening IPv4 socket".
+    def ready_for(port: int) -> Callable[[Path], int | None]:
+        def ready(log: Path) -> int | None:
+            text = log.read_text(errors="replace")
+            if "could not bind listening" in text:
+                raise _PortTaken(text)
+            return port if _first_line(port).startswith(banner) else None
+
+        return ready
+
+    return ready_for
+
+
+def _first_line(port: int) -> bytes:
+    try:
+        with socket.create_connection((HOST, port), timeout=0.2) as sock:
+            data = b""
+            while b"\r\n" not in data and (chunk := sock.recv(256)):
+                data += chunk
+            return data
+    except OSError:
+        return b""
 
 
 @contextlib.contextmanager
@@ -399,6 +441,7 @@ def vsftpd_server(identity: IdentityFiles | None) -> Iterator[Peer]:
     """vsftpd on 127.0.0.1 with a private config; AUTH TLS with ``identity``'s chain, or
     SSL disabled (AUTH TLS refused) when ``identity`` is None."""
     exe = _require("vsftpd")
+    token = secrets.token_hex(4)
 
     def argv(port: int, workdir: Path) -> list[str]:
         empty = workdir / "empty"
@@ -407,7 +450,7 @@ def vsftpd_server(identity: IdentityFiles | None) -> Iterator[Peer]:
             d.mkdir(mode=0o755, exist_ok=True)
         (anon_root / "hello.txt").write_text("hello from tlsprobe tests\n")
         text = _VSFTPD_CONFIG.format(
-            host=HOST, port=port, anon_root=anon_root, empty=empty, workdir=workdir
+            host=HOST, port=port, anon_root=anon_root, empty=empty, workdir=workdir, token=token
         )
         if identity is None:
             text += "ssl_enable=NO\n"
@@ -419,5 +462,6 @@ def vsftpd_server(identity: IdentityFiles | None) -> Iterator[Peer]:
         config.chmod(0o600)  # vsftpd refuses a config file others may write; keep it private
         return [exe, str(config)]
 
-    with _spawn_on_free_port("vsftpd", argv, port_taken=_VSFTPD_PORT_TAKEN) as peer:
+    banner = f"220 tlsprobe test vsftpd {token}".encode()
+    with _spawn_on_free_port("vsftpd", argv, _vsftpd_ready(banner), stdin_is_log=True) as peer:
         yield peer

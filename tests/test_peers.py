@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import bytepeers
+import peers
 import pytest
 import trio
 from peers import (
@@ -25,6 +26,7 @@ from peers import (
     gnutls_server,
     openssl_args,
     openssl_server,
+    port_accepts,
     vsftpd_server,
 )
 
@@ -516,6 +518,29 @@ def test_no_port_clash_between_concurrent_peers(pki: TestPKI) -> None:
     for port in ports:  # all stopped
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+
+
+@pytest.mark.parametrize("which", ["gnutls-serv", "vsftpd"])
+def test_peer_retries_when_its_port_was_taken(
+    pki: TestPKI, monkeypatch: pytest.MonkeyPatch, which: str
+) -> None:
+    # Someone takes the port between our pick and the peer's bind. gnutls-serv then keeps
+    # running on IPv6 only and vsftpd exits; either way we must not hand out the stranger.
+    with socket.socket() as stranger:
+        stranger.bind(("127.0.0.1", 0))
+        stranger.listen()
+        taken = stranger.getsockname()[1]
+        picks = iter([taken])
+        real_free_port = peers.free_port
+        monkeypatch.setattr(peers, "free_port", lambda: next(picks, None) or real_free_port())
+        start = (
+            gnutls_server(gnutls_args(pki, "good"))
+            if which == "gnutls-serv"
+            else vsftpd_server(None)
+        )
+        with start as peer:
+            assert peer.port != taken
+            assert port_accepts("127.0.0.1", peer.port)
 
 
 def test_peer_that_cannot_start_fails_with_its_output(pki: TestPKI) -> None:

@@ -105,7 +105,14 @@ class Defragmenter:
         self._buf += fragment
         out: list[HandshakeMessage] = []
         while True:
-            got = parse_handshake(self._buf, self._max)
+            try:
+                got = parse_handshake(self._buf, self._max)
+            except DecodeError:
+                if out:
+                    # Hand out what was whole; the bad header stays and the next feed raises,
+                    # so a ServerHello before a lying Certificate header is not lost.
+                    return out
+                raise
             if got is None:
                 return out
             msg, self._buf = got

@@ -50,7 +50,7 @@ __all__ = [
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClientHelloSpec:
     legacy_version: int = 0x0303  # body version (0x0300 SSL3 .. 0x0303; 0x0303 for TLS 1.3)
-    record_version: int = 0x0301  # record-layer version of the first record (RFC 8446 §5.1)
+    record_version: int = 0x0301  # record-layer version of the hello's records (RFC 8446 §5.1)
     suites: tuple[int, ...]
     random: bytes = bytes(32)  # the caller passes os.urandom(32); the codec stays pure
     session_id: bytes = b""

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from .errors import DecodeError
 from .handshake import Defragmenter, HandshakeMessage, HandshakeType
+from .messages import ServerHello, parse_server_hello
 from .record import Alert, ContentType, Record, parse_alert, parse_record
 
 
@@ -49,6 +50,7 @@ class _Direction:
     parsed_bytes: int = 0
     total_bytes: int = 0
     decode_error: str | None = None
+    records: int = 0  # well-formed records seen
     first_bytes: bytes = b""
     eof: bool = False
 
@@ -64,6 +66,7 @@ class Transcript:
         self._dirs = {"client": _Direction("client"), "server": _Direction("server")}
         self.tls13 = False
         self.server_hello_seen = False
+        self.server_hello: ServerHello | None = None  # the first non-HRR ServerHello, parsed
 
     # -- feeding -------------------------------------------------------------------------------
 
@@ -84,7 +87,11 @@ class Transcript:
                 if got is None:
                     break
                 rec, d.buf = got
+                d.records += 1
                 new.extend(self._on_record(d, rec))
+                if d.decode_error is not None:
+                    d.buf = b""
+                    break
         except DecodeError as exc:
             d.decode_error = str(exc)
             d.buf = b""
@@ -132,14 +139,17 @@ class Transcript:
             out.append(self._event(d, rec, "handshake", raw=msg.to_bytes(), handshake=msg))
             if d.name == "server" and msg.msg_type == HandshakeType.SERVER_HELLO:
                 self._on_server_hello(msg)
+        try:
+            d.defrag.feed(b"")  # surfaces a bad header that followed whole messages
+        except DecodeError as exc:
+            d.decode_error = str(exc)
         return out
 
     def _on_server_hello(self, msg: HandshakeMessage) -> None:
-        from .messages import parse_server_hello
-
         sh = parse_server_hello(msg.body)
-        if sh.is_hello_retry_request:
+        if sh.is_hello_retry_request or self.server_hello is not None:
             return
+        self.server_hello = sh
         self.server_hello_seen = True
         if sh.selected_version >= 0x0304:
             self.tls13 = True
@@ -150,6 +160,11 @@ class Transcript:
 
     def decode_error(self, direction: str) -> str | None:
         return self._dirs[direction].decode_error
+
+    def not_tls(self, direction: str) -> bool:
+        """The very first record header from ``direction`` was not TLS (a banner, HTTP...)."""
+        d = self._dirs[direction]
+        return d.decode_error is not None and d.records == 0
 
     def first_bytes(self, direction: str) -> bytes:
         return self._dirs[direction].first_bytes

@@ -1,0 +1,218 @@
+"""Client CPU per full handshake: tlsprobe against `openssl s_time`, same server, same run.
+
+Both clients do full handshakes (no resumption) with certificate verification against the same
+`openssl s_server` on 127.0.0.1, in TLS 1.3 and in TLS 1.2. CPU is user+system time from
+getrusage: for s_time the child's, for tlsprobe this process's while it runs N complete probes
+in one trio.run (interpreter start-up is reported separately, as it is paid once per command).
+Prints a table and the ratio tlsprobe/s_time; --markdown prints the BENCHMARKS.md section.
+
+The goal from issue 2: at most 1.5x the C client's CPU per handshake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import platform
+import re
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+from OpenSSL import SSL
+
+from probe.pki import TestPKI, build_test_pki
+from probe.prober import ProbeRequest, run_probe
+from probe.target import Target
+from probe.tlsconfig import make_offer
+from probe.wire import registry
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    server: list[str]
+    s_time: list[str]
+    version: int
+    cipher: str
+
+
+CASES = [
+    Case(
+        "TLS 1.3 AES128-GCM",
+        ["-tls1_3", "-ciphersuites", "TLS_AES_128_GCM_SHA256"],
+        ["-tls1_3", "-ciphersuites", "TLS_AES_128_GCM_SHA256"],
+        0x0304,
+        "TLS_AES_128_GCM_SHA256",
+    ),
+    Case(
+        "TLS 1.2 ECDHE-RSA-AES128-GCM",
+        ["-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"],
+        ["-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"],
+        0x0303,
+        "ECDHE-RSA-AES128-GCM-SHA256",
+    ),
+]
+
+
+def cpu_self() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def cpu_children() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+@contextlib.contextmanager
+def s_server(pki: TestPKI, extra: list[str]) -> Iterator[int]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    proc = subprocess.Popen(
+        [
+            "openssl",
+            "s_server",
+            "-accept",
+            f"127.0.0.1:{port}",
+            "-quiet",
+            "-naccept",
+            "1000000",
+            "-cert",
+            str(pki.good.cert),
+            "-key",
+            str(pki.good.key),
+            "-cert_chain",
+            str(pki.intermediate),
+            "-groups",
+            "x25519",
+            *extra,
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(500):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            time.sleep(0.01)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(5)
+
+
+def run_s_time(port: int, case: Case, pki: TestPKI, seconds: int) -> tuple[int, float]:
+    before = cpu_children()
+    out = subprocess.run(
+        [
+            "openssl",
+            "s_time",
+            "-connect",
+            f"127.0.0.1:{port}",
+            "-new",
+            "-time",
+            str(seconds),
+            "-verify",
+            "2",
+            "-CAfile",
+            str(pki.ca),
+            *case.s_time,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    cpu = cpu_children() - before
+    m = re.search(r"(\d+) connections in [\d.]+s", out)
+    if not m:
+        raise RuntimeError(f"unexpected s_time output:\n{out}")
+    return int(m.group(1)), cpu
+
+
+def run_tlsprobe(port: int, case: Case, pki: TestPKI, count: int) -> tuple[int, float, float, str]:
+    suite = registry.find_suite(case.cipher)
+    assert suite is not None
+    req = ProbeRequest(
+        target=Target(host="127.0.0.1", port=port),
+        offer=make_offer(case.version, None, None, (suite,)),
+        ca_file=pki.ca,
+        grace=0.0,  # s_time does not wait after the handshake either
+        partner_versions=False,
+    )
+    outcomes: set[str] = set()
+
+    async def loop(n: int) -> None:
+        for _ in range(n):
+            r = await run_probe(req)
+            outcomes.add(r.outcome)
+
+    trio.run(loop, 20)  # warm-up: imports, first-use caches
+    before, wall = cpu_self(), time.perf_counter()
+    trio.run(loop, count)
+    cpu, wall = cpu_self() - before, time.perf_counter() - wall
+    if outcomes != {"connected"}:
+        raise RuntimeError(f"tlsprobe did not connect: {outcomes}")
+    return count, cpu, wall, ",".join(sorted(outcomes))
+
+
+def startup_cpu() -> float:
+    before = cpu_children()
+    subprocess.run([sys.executable, "-m", "probe", "--version"], capture_output=True, check=True)
+    return cpu_children() - before
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--seconds", type=int, default=5, help="s_time duration per case")
+    ap.add_argument("--count", type=int, default=500, help="tlsprobe handshakes per case")
+    ap.add_argument("--markdown", action="store_true", help="print a BENCHMARKS.md section")
+    ns = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        pki = build_test_pki(Path(tmp))
+        for case in CASES:
+            with s_server(pki, case.server) as port:
+                n_c, cpu_c = run_s_time(port, case, pki, ns.seconds)
+                n_p, cpu_p, wall_p, _ = run_tlsprobe(port, case, pki, ns.count)
+            per_c = cpu_c / n_c * 1000
+            per_p = cpu_p / n_p * 1000
+            rows.append((case.name, n_c, per_c, n_p, per_p, wall_p / n_p * 1000, per_p / per_c))
+    start = startup_cpu() * 1000
+    lib = SSL.OpenSSL_version(SSL.OPENSSL_VERSION).decode()
+    sysssl = subprocess.run(["openssl", "version"], capture_output=True, text=True).stdout.strip()
+    header = (
+        "| case | s_time handshakes | s_time CPU/handshake | tlsprobe handshakes"
+        " | tlsprobe CPU/handshake | tlsprobe wall/handshake | ratio |"
+    )
+    lines = [header, "|---|---|---|---|---|---|---|"]
+    for name, n_c, per_c, n_p, per_p, wall, ratio in rows:
+        lines.append(
+            f"| {name} | {n_c} | {per_c:.3f} ms | {n_p} | {per_p:.3f} ms"
+            f" | {wall:.3f} ms | {ratio:.2f}x |"
+        )
+    notes = [
+        f"- tlsprobe: Python {platform.python_version()}, pyOpenSSL on {lib}; s_time: {sysssl}.",
+        f"- Interpreter start-up and imports of one `tlsprobe` command: {start:.0f} ms CPU,"
+        " paid once per command, not per handshake.",
+        f"- Machine: {platform.machine()}, {platform.system()} {platform.release()}.",
+    ]
+    if ns.markdown:
+        print("\n".join([*lines, "", *notes]))
+    else:
+        print("\n".join(lines))
+        print("\n".join(notes))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
