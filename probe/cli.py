@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import traceback
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -20,9 +22,10 @@ from . import __version__
 from .cipherlist import parse_cipher_list
 from .errors import InputError
 from .identity import load_certificates, load_identity
+from .lab.server import DEFAULT_PORT_BASE, Listening, check_host, select, serve_lab
 from .mq import channel_sni
 from .prober import DEFAULT_GRACE, DEFAULT_TIMEOUT, ProbeRequest, run_probe
-from .render import render_probe
+from .render import render_lab, render_probe
 from .result import to_jsonable
 from .starttls import CHOICES, resolve_protocol
 from .target import parse_target
@@ -202,6 +205,105 @@ def probe(
     result = trio.run(run_probe, req)
     _emit(result, as_json, render_probe(result))
     raise typer.Exit(0 if result.ok else 1)
+
+
+def _default_pki_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "tlsprobe" / "lab-pki"
+
+
+def _lab_doc(host: str, pki_dir: Path, listening: list[Listening] | None) -> dict[str, object]:
+    from .pki import PKCS12_PASSWORD
+
+    rows: list[dict[str, object]] = []
+    for item in listening or []:
+        s = item.scenario
+        expect: dict[str, object] = {"outcome": s.expect.outcome}
+        if s.expect.cause:
+            expect["cause"] = s.expect.cause
+        if s.expect.probe:
+            expect["probe"] = s.expect.probe
+        rows.append({"name": s.name, "port": item.port, "summary": s.summary,
+                     "seeds": s.seeds, "expect": expect})  # fmt: skip
+    return {
+        "schema_version": 1,
+        "ready": listening is not None,
+        "host": host,
+        "pki_dir": str(pki_dir),
+        "ca": str(pki_dir / "ca.crt"),
+        "client_p12_password": PKCS12_PASSWORD,
+        "scenarios": rows,
+    }
+
+
+@app.command()
+def lab(
+    scenarios: Annotated[
+        list[str] | None,
+        typer.Argument(help="Scenarios to serve (default: all; see --list).", show_default=False),
+    ] = None,
+    list_: Annotated[bool, typer.Option("--list", help="Print the catalog and exit.")] = False,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Address to listen on (default 127.0.0.1; others only when given)."),
+    ] = None,
+    port_base: Annotated[
+        int,
+        typer.Option(
+            help="First port; scenarios take N, N+1, ... in catalog order (0: any free port)."
+        ),
+    ] = DEFAULT_PORT_BASE,
+    pki_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the lab keeps its PKI (made once, reused): ca.crt is the anchor to "
+            "trust, client.crt/client.key/client.p12 a client identity the lab trusts. "
+            "Default: $XDG_DATA_HOME/tlsprobe/lab-pki."
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON line when every port listens.")
+    ] = False,
+) -> None:
+    """Serve the documented failure scenarios on loopback, one port each, until Ctrl-C.
+
+    Example: tlsprobe lab expired client-cert-required --port-base 9440, then
+    tlsprobe probe 127.0.0.1:9440 --ca ~/.local/share/tlsprobe/lab-pki/ca.crt
+    """
+    chosen = select(scenarios or [])
+    where = pki_dir or _default_pki_dir()
+    bind = host or "127.0.0.1"
+    warning = check_host(bind, explicit=host is not None)
+    if not 0 <= port_base <= 65535 - len(chosen):
+        raise InputError(f"--port-base {port_base}: the ports must fit below 65536")
+    if list_:
+        listing = [Listening(scenario=s, host=bind, port=port_base + i if port_base else 0)
+                   for i, s in enumerate(chosen)]  # fmt: skip
+        doc = _lab_doc(bind, where, listing)
+        doc["ready"] = False
+        if as_json:
+            typer.echo(json.dumps(doc))
+        else:
+            typer.echo(render_lab(doc, listening=False))
+        raise typer.Exit(0)
+    if warning:
+        typer.echo(f"tlsprobe: {warning}", err=True)
+
+    async def serve() -> None:
+        async with trio.open_nursery() as nursery:
+            _pki, listening = await nursery.start(
+                partial(serve_lab, chosen, host=bind, port_base=port_base, pki_dir=where)
+            )
+            doc = _lab_doc(bind, where, listening)
+            typer.echo(json.dumps(doc) if as_json else render_lab(doc, listening=True))
+            sys.stdout.flush()
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    nursery.cancel_scope.cancel()
+                    break
+
+    trio.run(serve)
+    raise typer.Exit(0)
 
 
 def main() -> None:

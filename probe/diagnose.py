@@ -54,6 +54,14 @@ def _version_causes(ctx: DiagContext) -> list[tuple[str, str | None]]:
     pv = ctx.partner_versions
     if pv:
         lo, hi = min(ctx.offered_versions or (0x0303,)), max(ctx.offered_versions or (0x0304,))
+        if max(pv) < 0x0301:
+            return [
+                (
+                    "partner_version_too_old",
+                    f"partner speaks only {_names(pv)}, which current TLS libraries (this one"
+                    " included) no longer negotiate: the partner must be upgraded",
+                )
+            ]
         if max(pv) < lo:
             return [
                 (
@@ -164,24 +172,30 @@ def pick_causes(outcome: str, ctx: DiagContext) -> list[tuple[str, str | None]]:
         if ctx.alert == 80:
             out.append(("peer_internal_error", alert_text))
         elif ctx.alert == 112:
-            if ctx.port == 1414 or ctx.mq_channel:
-                out.append(("mq_channel_sni_required", f"server name sent: {ctx.sni or 'none'}"))
-            out.append(("unrecognized_name", alert_text))
+            # An MQ listener with per-channel certificates (CERTLABL) refuses a client that
+            # does not send the channel SNI; on 1414 or with --mq-channel that comes first.
+            sent = f"server name sent: {ctx.sni or 'none'}"
+            mq = ("mq_channel_sni_required", sent)
+            generic = ("unrecognized_name", f"{alert_text}; {sent}")
+            out.extend([mq, generic] if (ctx.port == 1414 or ctx.mq_channel) else [generic, mq])
         else:
             out.append(("peer_alert_other", alert_text))
     if outcome in ("client_cert_required", "client_cert_rejected") or (
         outcome == "protocol_error" and ctx.cert_requested
     ):
+        # A CA list a client cannot use (none named, or more than Transfer CFT reads) is why a
+        # client holding certificates sends none, so it comes before "no certificate sent".
         if ctx.cert_requested and ctx.ca_names_bytes > CFT_CA_LIST_LIMIT:
-            out.append(
+            out.insert(
+                0,
                 (
                     "ca_list_too_large",
                     f"the server's CA list is {ctx.ca_names_bytes} bytes"
                     f" ({ctx.ca_names_count} names)",
-                )
+                ),
             )
         elif ctx.cert_requested and ctx.ca_names_count == 0:
-            out.append(("ca_list_empty", "the CertificateRequest named no CA"))
+            out.insert(0, ("ca_list_empty", "the CertificateRequest named no CA"))
     if outcome in ("peer_closed", "post_handshake_close") and ctx.port == 1414:
         out.append(("mq_channel_sni_required", None))
     return out

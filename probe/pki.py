@@ -428,6 +428,8 @@ class TestPKI:
     client: IdentityFiles
     client_untrusted: IdentityFiles
     client_expired: IdentityFiles
+    mq_to_qmgr1: IdentityFiles
+    mq_svrconn: IdentityFiles
     key_password: str = KEY_PASSWORD
     pkcs12_password: str = PKCS12_PASSWORD
 
@@ -499,6 +501,12 @@ _IDENTITIES: Final = (
           purposes=_CLIENT),
     _Plan(name="client-expired", common_name="expired client", issuer="intermediate",
           purposes=_CLIENT, when=_When.EXPIRED),
+    # IBM MQ per-channel certificates (CERTLABL): chosen by the channel SNI; MQ checks the
+    # chain and the DN, not host names, so they name the channel, not this host.
+    _Plan(name="mq-to-qmgr1", common_name="QMGR1 channel TO.QMGR1", issuer="intermediate",
+          dns_names=("to2e-qmgr1.chl.mq.ibm.com",)),
+    _Plan(name="mq-svrconn", common_name="QMGR1 channel SYSTEM.DEF.SVRCONN",
+          issuer="intermediate", dns_names=("system2e-def2e-svrconn.chl.mq.ibm.com",)),
 )  # fmt: skip
 
 # A set is reused only while every certificate keeps its property for this long.
@@ -576,6 +584,8 @@ def _paths(directory: Path) -> TestPKI:
         client=ids("client"),
         client_untrusted=ids("client-untrusted"),
         client_expired=ids("client-expired"),
+        mq_to_qmgr1=ids("mq-to-qmgr1"),
+        mq_svrconn=ids("mq-svrconn"),
     )
 
 

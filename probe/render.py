@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .result import ProbeResult, TraceEntry
 
 _CONFIDENCE = {
@@ -29,6 +31,27 @@ def render_trace(entries: tuple[TraceEntry, ...]) -> list[str]:
         if len(hexs) > 256:
             lines.append(f"        ... ({len(hexs) // 2} bytes shown in JSON)")
     return lines
+
+
+def render_lab(doc: dict[str, Any], *, listening: bool) -> str:
+    """The lab catalog (--list) or the ready banner."""
+    rows = doc["scenarios"]
+    head = "tlsprobe lab: listening" if listening else "tlsprobe lab scenarios"
+    lines = [f"{head} on {doc['host']}; trust anchor {doc['ca']}"]
+    lines.append(
+        f"client identity: {doc['pki_dir']}/client.p12 (password {doc['client_p12_password']}),"
+        " client.crt + client.key"
+    )
+    width = max((len(r["name"]) for r in rows), default=4)
+    for r in rows:
+        port = r["port"] or "-"
+        expect = r["expect"]["outcome"] + (
+            f" / {r['expect']['cause']}" if r["expect"].get("cause") else ""
+        )
+        lines.append(f"  {r['name']:<{width}}  {port!s:>5}  {expect:<58} {r['summary']}")
+    if listening:
+        lines.append("Ctrl-C (or SIGTERM) stops the lab.")
+    return "\n".join(lines)
 
 
 def render_probe(r: ProbeResult) -> str:
@@ -118,9 +141,7 @@ def render_probe(r: ProbeResult) -> str:
                 tag = _CONFIDENCE.get(vl.confidence, "")
                 lines.append(f"     {vl.product}: {codes}({vl.where}) {vl.text}{tag}")
             if d.scenario:
-                lines.append(
-                    f"     lab scenario: {d.scenario} (`tlsprobe lab` is not built yet)"
-                )
+                lines.append(f"     lab scenario: {d.scenario} (`tlsprobe lab` is not built yet)")
     if r.trace:
         lines.extend(render_trace(r.trace))
     return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""The lab: local listeners that replay the documented failures (SPEC "The lab")."""
