@@ -141,7 +141,7 @@ def render_probe(r: ProbeResult) -> str:
                 tag = _CONFIDENCE.get(vl.confidence, "")
                 lines.append(f"     {vl.product}: {codes}({vl.where}) {vl.text}{tag}")
             if d.scenario:
-                lines.append(f"     lab scenario: {d.scenario} (`tlsprobe lab` is not built yet)")
+                lines.append(f"     reproduce: tlsprobe lab {d.scenario}")
     if r.trace:
         lines.extend(render_trace(r.trace))
     return "\n".join(lines)

@@ -1,204 +1,118 @@
-"""Demo: real `openssl s_server` partners on loopback, probed by tlsprobe, explained.
+"""Demo: start the lab, probe every scenario, print what happened and why, stop the lab.
 
-Until the lab (`tlsprobe lab`) exists, the partners are the system `openssl s_server` in
-configurations that replay the seeds' failures. Everything binds 127.0.0.1 and is stopped at
-the end; the PKI lives in a temporary directory (keys 0600) unless --pki-dir is given.
+The lab (`tlsprobe lab`) replays the failures of the source documents on 127.0.0.1; each probe
+is a real TLS session, and the table shows the outcome, the first likely cause and what IBM MQ,
+z/OS, IBM i and Transfer CFT would log for it (`?` marks codes no source confirms).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import shutil
-import socket
-import subprocess
+import functools
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import trio
 
-from probe.identity import load_identity
-from probe.pki import TestPKI, build_test_pki
+from probe.lab.catalog import Scenario
+from probe.lab.server import Listening, select, serve_lab
+from probe.pki import TestPKI
 from probe.prober import ProbeRequest, run_probe
 from probe.render import render_probe
 from probe.result import ProbeResult
 from probe.target import Target
 from probe.tlsconfig import make_offer
+from probe.wire import registry
+
+SHOW = ("missing-intermediate", "tls10-only", "client-cert-huge-ca-list")
 
 
-@dataclass(frozen=True)
-class Partner:
-    name: str
-    story: str
-    args: list[str]
-    client_cert: bool = False
-    tls_min: int | None = None
+def request_for(s: Scenario, port: int, pki: TestPKI) -> ProbeRequest:
+    opts = s.expect.probe
 
+    def version(key: str) -> int | None:
+        value = opts.get(key)
+        return registry.find_version(str(value)) if value else None
 
-def partners(p: TestPKI) -> list[Partner]:
-    good = ["-cert", str(p.good.cert), "-key", str(p.good.key), "-cert_chain", str(p.intermediate)]
-    need_cert = ["-Verify", "1", "-verify_return_error", "-CAfile", str(p.ca)]
-    return [
-        Partner("good", "valid chain, TLS 1.2 and 1.3", good),
-        Partner(
-            "expired",
-            "server certificate past notAfter (z/OS RC 401)",
-            [
-                "-cert",
-                str(p.expired.cert),
-                "-key",
-                str(p.expired.key),
-                "-cert_chain",
-                str(p.intermediate),
-            ],
-        ),
-        Partner(
-            "missing-intermediate",
-            "leaf sent without its intermediate (MQ AMQ9633)",
-            ["-cert", str(p.good.cert), "-key", str(p.good.key)],
-        ),
-        Partner(
-            "unknown-ca",
-            "chain to a root we do not trust (CFT CR=48)",
-            [
-                "-cert",
-                str(p.unknown_ca.cert),
-                "-key",
-                str(p.unknown_ca.key),
-                "-cert_chain",
-                str(p.other_intermediate),
-            ],
-        ),
-        Partner(
-            "wrong-host",
-            "certificate names another host (z/OS 0335304B)",
-            [
-                "-cert",
-                str(p.wrong_host.cert),
-                "-key",
-                str(p.wrong_host.key),
-                "-cert_chain",
-                str(p.intermediate),
-            ],
-        ),
-        Partner(
-            "tls10-only",
-            "partner speaks only TLS 1.0 (IBM i V5R4)",
-            [*good, "-tls1", "-cipher", "DEFAULT:@SECLEVEL=0"],
-        ),
-        Partner(
-            "no-shared-cipher",
-            "only a suite modern clients do not offer (CFT CR=40)",
-            [*good, "-no_tls1_3", "-cipher", "CAMELLIA128-SHA"],
-        ),
-        Partner(
-            "client-cert-required",
-            "mutual TLS required, TLS 1.3 (MQ SSLCAUTH(REQUIRED))",
-            [*good, "-tls1_3", *need_cert],
-        ),
-        Partner(
-            "client-cert-required-tls12",
-            "mutual TLS required, TLS 1.2",
-            [*good, "-tls1_2", *need_cert],
-        ),
-        Partner(
-            "client-cert-sent",
-            "mutual TLS required, lab client identity sent",
-            [*good, *need_cert],
-            client_cert=True,
-        ),
-    ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def s_server(args: list[str]) -> Iterator[int]:
-    port = free_port()
-    proc = subprocess.Popen(
-        ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-quiet", *args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            if proc.poll() is not None:
-                raise RuntimeError(f"openssl s_server {' '.join(args)} exited")
-            time.sleep(0.02)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(5)
-
-
-async def probe_one(p: TestPKI, partner: Partner, port: int) -> ProbeResult:
-    identity = (
-        load_identity(p.client.pkcs12, None, p.pkcs12_password) if partner.client_cert else None
-    )
-    req = ProbeRequest(
+    return ProbeRequest(
         target=Target(host="127.0.0.1", port=port),
-        offer=make_offer(None, partner.tls_min, None, None),
-        identity=identity,
-        ca_file=p.ca,
-        timeout=5,
+        starttls=str(opts.get("starttls", "none")),
+        offer=make_offer(None, version("tls_min"), version("tls_max"), None),
+        ca_file=pki.ca,
+        timeout=float(opts.get("timeout", 5)),
+        mq_channel=opts.get("mq_channel"),
     )
-    return await run_probe(req)
 
 
-def vendor_summary(r: ProbeResult) -> str:
+def vendor_codes(r: ProbeResult) -> str:
     if not r.diagnosis:
         return ""
     codes: list[str] = []
     for v in r.diagnosis[0].vendor:
         for c in v.codes:
-            tag = "" if v.confirmed else "?"
-            if f"{c}{tag}" not in codes:
-                codes.append(f"{c}{tag}")
-    return ", ".join(codes[:5])
+            shown = c if v.confirmed else f"{c}?"
+            if shown not in codes:
+                codes.append(shown)
+    return ", ".join(codes[:4])
+
+
+async def probe_all(listening: list[Listening], pki: TestPKI) -> list[tuple[Scenario, ProbeResult]]:
+    results: dict[str, ProbeResult] = {}
+    limiter = trio.CapacityLimiter(8)
+
+    async def one(item: Listening) -> None:
+        async with limiter:
+            results[item.scenario.name] = await run_probe(
+                request_for(item.scenario, item.port, pki)
+            )
+
+    async with trio.open_nursery() as nursery:
+        for item in listening:
+            nursery.start_soon(one, item)
+    return [(item.scenario, results[item.scenario.name]) for item in listening]
+
+
+async def demo(pki_dir: Path, names: list[str], verbose: bool) -> int:
+    async with trio.open_nursery() as nursery:
+        pki, listening = await nursery.start(
+            functools.partial(
+                serve_lab, select(names), host="127.0.0.1", port_base=0, pki_dir=pki_dir
+            )
+        )
+        print(f"lab: {len(listening)} scenarios listening on 127.0.0.1 (PKI in {pki_dir})\n")
+        rows = await probe_all(listening, pki)
+        nursery.cancel_scope.cancel()
+    table = [("scenario", "outcome", "cause", "vendor codes (? = unconfirmed)", "")]
+    mismatches = 0
+    for s, r in rows:
+        cause = r.diagnosis[0].cause if r.diagnosis else "-"
+        ok = r.outcome == s.expect.outcome and (s.expect.cause or "-") == cause
+        mismatches += not ok
+        table.append((s.name, r.outcome, cause, vendor_codes(r), "" if ok else "<- unexpected"))
+    width = [max(len(row[i]) for row in table) for i in range(4)]
+    for row in table:
+        print("  ".join(c.ljust(w) for c, w in zip(row[:4], width, strict=False)) + row[4])
+    for s, r in rows:
+        if verbose or s.name in SHOW:
+            print()
+            print(f"--- {s.name}: {s.summary}")
+            print(render_probe(r))
+    print(
+        "\nTry it yourself: `.venv/bin/tlsprobe lab` in one terminal, then"
+        " `.venv/bin/tlsprobe probe 127.0.0.1:9440 --ca ~/.local/share/tlsprobe/lab-pki/ca.crt`."
+    )
+    return 1 if mismatches else 0
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--pki-dir", type=Path, help="keep the generated PKI here (reused next time)")
+    ap.add_argument("scenarios", nargs="*", help="scenarios to run (default: all)")
+    ap.add_argument("--pki-dir", type=Path, help="keep the lab PKI here (reused next time)")
     ap.add_argument("--verbose", "-v", action="store_true", help="print every full result")
     ns = ap.parse_args()
-    if shutil.which("openssl") is None:
-        print("demo: openssl is not installed (scripts/bootstrap installs it)", file=sys.stderr)
-        return 2
     with tempfile.TemporaryDirectory(prefix="tlsprobe-demo-") as tmp:
-        pki = build_test_pki(ns.pki_dir or Path(tmp))
-        rows: list[tuple[str, str, str, str, str]] = []
-        shown: list[ProbeResult] = []
-        for partner in partners(pki):
-            with s_server(partner.args) as port:
-                r = trio.run(probe_one, pki, partner, port)
-            cause = r.diagnosis[0].cause if r.diagnosis else "-"
-            rows.append((partner.name, r.outcome, cause, vendor_summary(r), partner.story))
-            if ns.verbose or partner.name in ("missing-intermediate", "tls10-only"):
-                shown.append(r)
-    width = [max(len(row[i]) for row in rows) for i in range(4)]
-    head = ("partner", "outcome", "cause", "vendor codes (? = unconfirmed)")
-    print("  ".join(h.ljust(w) for h, w in zip(head, width, strict=False)))
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row[:4], width, strict=False)))
-    for r in shown:
-        print()
-        print(render_probe(r))
-    print("\nEvery partner above is a real `openssl s_server` on 127.0.0.1; probe your own with")
-    print("  .venv/bin/tlsprobe probe HOST:PORT [--ca FILE] [--cert FILE] [--json]")
-    return 0
+        return trio.run(demo, ns.pki_dir or Path(tmp), ns.scenarios, ns.verbose)
 
 
 if __name__ == "__main__":
