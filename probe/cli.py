@@ -25,7 +25,7 @@ from .identity import load_certificates, load_identity
 from .lab.server import DEFAULT_PORT_BASE, Listening, check_host, select, serve_lab
 from .mq import channel_sni
 from .prober import DEFAULT_GRACE, DEFAULT_TIMEOUT, ProbeRequest, run_probe
-from .render import render_lab, render_probe
+from .render import render_lab, render_probe, render_scan
 from .result import to_jsonable
 from .starttls import CHOICES, resolve_protocol
 from .target import parse_target
@@ -205,6 +205,104 @@ def probe(
     result = trio.run(run_probe, req)
     _emit(result, as_json, render_probe(result))
     raise typer.Exit(0 if result.ok else 1)
+
+
+def _read_targets(path: Path) -> list[str]:
+    from .identity import read_input_file
+
+    text = read_input_file(path, "target list").decode("utf-8", "replace")
+    targets = [ln.split("#", 1)[0].strip() for ln in text.splitlines()]
+    return [t for t in targets if t]
+
+
+@app.command()
+def scan(
+    target: Annotated[
+        str | None, typer.Argument(help="HOST[:PORT] or [IPV6]:PORT (or use -f).")
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option("-f", "--file", help="Scan every target in FILE (one a line; # comments)."),
+    ] = None,
+    starttls: Annotated[str, typer.Option(help="As for probe: auto, none, ftp.")] = "auto",
+    sni: Annotated[
+        str | None, typer.Option(help="Server name to send (default: the host).")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(help="Targets scanned at once with -f.")] = 10,
+    per_host: Annotated[
+        int, typer.Option("--per-host", help="Connections at once to one host.")
+    ] = 5,
+    pause: Annotated[
+        float,
+        typer.Option(help="Seconds between connection starts to one host (be polite to IDSs)."),
+    ] = 0.0,
+    timeout: Annotated[float, typer.Option(help="Seconds allowed per connection.")] = 5.0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON (one line per target with -f).")
+    ] = False,
+) -> None:
+    """Every protocol version (SSLv2 to TLS 1.3) and every accepted cipher suite, in the server's
+    order, with groups, certificate chains, secure renegotiation and extended master secret.
+
+    Uses raw hellos built by tlsprobe's own codec, so it sees SSLv2, SSLv3, EXPORT, NULL, RC4,
+    3DES and every IANA suite whatever the local OpenSSL supports. Exit 0 when every target was
+    scanned, 1 when one could not be reached, 2 for bad input.
+
+    Example: tlsprobe scan partner.example:992 --json
+    """
+    from .scan import HostGate, ScanOptions
+    from .scan import scan as run_scan
+
+    if (target is None) == (file is None):
+        raise InputError("give one TARGET or -f FILE")
+    if concurrency < 1 or per_host < 1 or pause < 0 or timeout <= 0:
+        raise InputError("--concurrency and --per-host must be 1 or more, --pause 0 or more")
+    texts = [target] if target is not None else _read_targets(file)  # type: ignore[arg-type]
+    if not texts:
+        raise InputError(f"{file}: no targets in the file")
+    opts_list = []
+    for text in texts:
+        tgt = parse_target(text)
+        opts_list.append(
+            ScanOptions(
+                target=tgt,
+                starttls=resolve_protocol(starttls, tgt.port),
+                sni=sni if sni is not None else (None if tgt.is_ip else tgt.host),
+                timeout=timeout,
+            )
+        )
+    show_progress = sys.stderr.isatty()
+    failed = 0
+
+    def progress(msg: str) -> None:
+        if show_progress:
+            sys.stderr.write(f"\r\033[Kscanning: {msg}")
+            sys.stderr.flush()
+
+    async def main_async() -> None:
+        nonlocal failed
+        gates: dict[str, HostGate] = {}
+        limiter = trio.CapacityLimiter(concurrency)
+
+        async def one(opts: ScanOptions) -> None:
+            nonlocal failed
+            gate = gates.setdefault(opts.target.host, HostGate(limit=per_host, pause=pause))
+            async with limiter:
+                result = await run_scan(opts, gate, progress)
+            if show_progress:
+                sys.stderr.write("\r\033[K")
+            failed += result.outcome != "scanned"
+            if file is not None or as_json:
+                typer.echo(json.dumps(to_jsonable(result), indent=None if file else 2))
+            else:
+                typer.echo(render_scan(result))
+
+        async with trio.open_nursery() as nursery:
+            for opts in opts_list:
+                nursery.start_soon(one, opts)
+
+    trio.run(main_async)
+    raise typer.Exit(1 if failed else 0)
 
 
 def _default_pki_dir() -> Path:

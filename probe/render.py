@@ -145,3 +145,41 @@ def render_probe(r: ProbeResult) -> str:
     if r.trace:
         lines.extend(render_trace(r.trace))
     return "\n".join(lines)
+
+
+def render_scan(r: Any) -> str:
+    """One table per supported version, weak suites marked, then groups and chains."""
+    lines = [f"tlsprobe scan {r.target}"]
+    if r.outcome != "scanned":
+        lines.append(f"  outcome   FAIL {r.outcome}: {r.error}")
+        return "\n".join(lines)
+    for p in r.protocols:
+        if not p.supported:
+            lines.append(f"  {p.version:<8} not offered")
+            continue
+        order = {True: "server order", False: "client order (the server follows ours)",
+                 None: "order: one suite"}[p.server_order]  # fmt: skip
+        lines.append(f"  {p.version:<8} {len(p.ciphers)} suite(s), {order}")
+        if p.intolerance:
+            lines.append(f"           intolerant: {p.intolerance}")
+        for c in p.ciphers:
+            weak = list(c.weak)
+            if p.version == "TLSv1.0" and c.iana and "_CBC_" in c.iana:
+                weak.append("CBC in TLS 1.0")
+            mark = f"  WEAK: {', '.join(weak)}" if weak else ""
+            lines.append(f"           {c.code}  {(c.openssl or '-'):<32} {c.iana or '?'}{mark}")
+    for version, groups in r.groups.items():
+        lines.append(f"  groups   {version}: {', '.join(groups) or 'none found'}")
+    for key, chain in r.certificates.items():
+        lines.append(f"  chain    {key}: " + " <- ".join(c.subject for c in chain))
+        leaf = chain[0]
+        lines.append(
+            f"           leaf until {leaf.not_after[:10]} ({leaf.days_left} days), {leaf.key}"
+        )
+    yes_no = {True: "yes", False: "no", None: "n/a"}
+    lines.append(
+        f"  secure renegotiation {yes_no[r.secure_renegotiation]}; extended master secret"
+        f" {yes_no[r.extended_master_secret]}; {r.connections} connections in"
+        f" {r.timings_ms.get('total', 0):.0f} ms"
+    )
+    return "\n".join(lines)

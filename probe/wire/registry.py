@@ -218,6 +218,11 @@ def group_name(code: int) -> str | None:
     return _groups().get(code)
 
 
+def all_groups() -> tuple[int, ...]:
+    """Every registered named group, by code."""
+    return tuple(sorted(_groups()))
+
+
 def find_group(name: str) -> int | None:
     """IANA name or OpenSSL/NIST alias ("x25519", "secp256r1", "P-256", "prime256v1")."""
     return _group_index().get(_fold(name))
