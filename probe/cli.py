@@ -13,7 +13,7 @@ import sys
 import traceback
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import trio
 import typer
@@ -412,6 +412,16 @@ def main() -> None:
     except InputError as exc:
         typer.echo(f"tlsprobe: error: {exc}", err=True)
         sys.exit(2)
+    except BaseExceptionGroup as group:
+        # Bad input met inside concurrent work (a nursery) arrives wrapped; it is still bad input.
+        bad = group.subgroup(InputError)
+        if bad is not None and group.split(InputError)[1] is None:
+            first = bad.exceptions[0]
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
+            typer.echo(f"tlsprobe: error: {first}", err=True)
+            sys.exit(2)
+        _internal_error(group)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
@@ -427,11 +437,19 @@ def main() -> None:
         if callable(show) and isinstance(getattr(exc, "exit_code", None), int):
             show()
             sys.exit(exc.exit_code)  # type: ignore[attr-defined]
-        if os.environ.get("TLSPROBE_DEBUG"):
-            traceback.print_exc()
-        typer.echo(
-            f"tlsprobe: internal error ({type(exc).__name__}: {exc}); this is a bug, please "
-            "report it (TLSPROBE_DEBUG=1 shows the traceback)",
-            err=True,
-        )
-        sys.exit(3)
+        _internal_error(exc)
+
+
+def _internal_error(exc: BaseException) -> NoReturn:
+    if os.environ.get("TLSPROBE_DEBUG"):
+        traceback.print_exception(exc)
+    typer.echo(
+        f"tlsprobe: internal error ({type(exc).__name__}: {exc}); this is a bug, please "
+        "report it (TLSPROBE_DEBUG=1 shows the traceback)",
+        err=True,
+    )
+    sys.exit(3)
+
+
+# Commands that live in their own modules register themselves on `app` when imported.
+from . import cli_run  # noqa: E402,F401  (run, history)

@@ -1,0 +1,242 @@
+"""Run history in SQLite, and drift between a run and the previous run of the same plan.
+
+The schema is versioned with ``PRAGMA user_version`` and upgraded by the ``MIGRATIONS`` list
+in order. WAL mode lets ``tlsprobe history`` read while a run writes; each run is written in one
+transaction, so a run killed midway leaves no trace and earlier runs stay readable. Rows hold
+what drift needs (outcome, version, suite, certificate fingerprints and dates) and the result
+JSON, which never contains keys or passwords (results do not carry them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .result import to_jsonable
+from .runner import CheckResult
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: runs, checks, certificates
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        plan TEXT NOT NULL,
+        plan_name TEXT NOT NULL,
+        started TEXT NOT NULL,
+        finished TEXT NOT NULL,
+        passed INTEGER NOT NULL,
+        failed INTEGER NOT NULL
+    );
+    CREATE INDEX runs_plan ON runs(plan, id);
+    CREATE TABLE checks (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        target TEXT NOT NULL,
+        passed INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        version TEXT,
+        cipher TEXT,
+        result TEXT NOT NULL,
+        PRIMARY KEY (run_id, name)
+    );
+    CREATE TABLE certificates (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        check_name TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        issuer TEXT NOT NULL,
+        not_after TEXT NOT NULL,
+        PRIMARY KEY (run_id, check_name, position)
+    );
+    """,
+)
+
+
+def default_db() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "tlsprobe" / "history.sqlite"
+
+
+@contextmanager
+def connect(path: Path) -> Iterator[sqlite3.Connection]:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, timeout=10, isolation_level=None)
+    except (OSError, sqlite3.Error) as exc:
+        raise InputError(f"history database {path}: {exc}") from None
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        _migrate(db, path)
+        yield db
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"history database {path}: {exc} (not a tlsprobe database?)") from None
+    finally:
+        db.close()
+
+
+def _migrate(db: sqlite3.Connection, path: Path) -> None:
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(MIGRATIONS):
+        raise InputError(
+            f"history database {path} has schema {version}, newer than this tlsprobe knows"
+        )
+    for number in range(version, len(MIGRATIONS)):
+        # executescript() would commit on its own; statements one by one keep the migration
+        # and its version bump in one transaction.
+        db.execute("BEGIN IMMEDIATE")
+        for statement in MIGRATIONS[number].split(";"):
+            if statement.strip():
+                db.execute(statement)
+        db.execute(f"PRAGMA user_version = {number + 1}")
+        db.execute("COMMIT")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRow:
+    id: int
+    plan: str
+    plan_name: str
+    started: str
+    finished: str
+    passed: int
+    failed: int
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def save_run(
+    db: sqlite3.Connection, plan: Path, plan_name: str, started: str, results: list[CheckResult]
+) -> int:
+    """Write one run atomically; returns its id."""
+    passed = sum(r.passed for r in results)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        cur = db.execute(
+            "INSERT INTO runs (plan, plan_name, started, finished, passed, failed)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (str(plan), plan_name, started, _now(), passed, len(results) - passed),
+        )
+        run_id = int(cur.lastrowid or 0)
+        for r in results:
+            n = r.result.negotiated
+            db.execute(
+                "INSERT INTO checks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id, r.name, r.target, int(r.passed), r.result.outcome,
+                    n.version if n else None, n.cipher.code if n and n.cipher else None,
+                    json.dumps(to_jsonable(r.result)),
+                ),
+            )  # fmt: skip
+            for pos, c in enumerate(r.result.server_certificates):
+                db.execute(
+                    "INSERT INTO certificates VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (run_id, r.name, pos, c.sha256, c.subject, c.issuer, c.not_after),
+                )
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return run_id
+
+
+def runs(db: sqlite3.Connection, plan: Path, since: str | None = None) -> list[RunRow]:
+    query = "SELECT id, plan, plan_name, started, finished, passed, failed FROM runs WHERE plan = ?"
+    args: list[Any] = [str(plan)]
+    if since:
+        query += " AND started >= ?"
+        args.append(since)
+    return [RunRow(id=r[0], plan=r[1], plan_name=r[2], started=r[3], finished=r[4],
+                   passed=r[5], failed=r[6])
+            for r in db.execute(query + " ORDER BY id", args)]  # fmt: skip
+
+
+def previous_run(db: sqlite3.Connection, plan: Path, before: int) -> int | None:
+    row = db.execute(
+        "SELECT max(id) FROM runs WHERE plan = ? AND id < ?", (str(plan), before)
+    ).fetchone()
+    return int(row[0]) if row and row[0] is not None else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Drift:
+    check: str
+    kind: str  # outcome | version | cipher | certificate | issuer | expiry | new_check | gone
+    before: str | None
+    after: str | None
+    detail: str
+
+
+def _checks(db: sqlite3.Connection, run_id: int) -> dict[str, tuple[str, str | None, str | None]]:
+    return {
+        r[0]: (r[1], r[2], r[3])
+        for r in db.execute(
+            "SELECT name, outcome, version, cipher FROM checks WHERE run_id = ?", (run_id,)
+        )
+    }
+
+
+def _leaf_certs(db: sqlite3.Connection, run_id: int) -> dict[str, tuple[str, str, str, str]]:
+    return {
+        r[0]: (r[1], r[2], r[3], r[4])
+        for r in db.execute(
+            "SELECT check_name, sha256, subject, issuer, not_after FROM certificates"
+            " WHERE run_id = ? AND position = 0",
+            (run_id,),
+        )
+    }
+
+
+def drift(
+    db: sqlite3.Connection, before: int | None, after: int, expiry_days: int = 30
+) -> list[Drift]:
+    """What changed since the previous run, and leaf certificates expiring within the window."""
+    out: list[Drift] = []
+    now_checks = _checks(db, after)
+    now_certs = _leaf_certs(db, after)
+    if before is not None:
+        old_checks = _checks(db, before)
+        old_certs = _leaf_certs(db, before)
+        for name, (outcome, version, cipher) in now_checks.items():
+            if name not in old_checks:
+                out.append(Drift(check=name, kind="new_check", before=None, after=outcome,
+                                 detail="not in the previous run"))  # fmt: skip
+                continue
+            o_outcome, o_version, o_cipher = old_checks[name]
+            for kind, old, new in (("outcome", o_outcome, outcome), ("version", o_version, version),
+                                   ("cipher", o_cipher, cipher)):  # fmt: skip
+                if old != new:
+                    out.append(Drift(check=name, kind=kind, before=old, after=new,
+                                     detail=f"{kind} changed from {old} to {new}"))  # fmt: skip
+            if name in old_certs and name in now_certs:
+                o_sha, _, o_issuer, _ = old_certs[name]
+                n_sha, n_subject, n_issuer, _ = now_certs[name]
+                if o_sha != n_sha:
+                    out.append(Drift(check=name, kind="certificate", before=o_sha[:16],
+                                     after=n_sha[:16],
+                                     detail=f"new server certificate {n_subject}"))  # fmt: skip
+                if o_issuer != n_issuer:
+                    out.append(Drift(check=name, kind="issuer", before=o_issuer, after=n_issuer,
+                                     detail="the issuer changed"))  # fmt: skip
+        for name in old_checks.keys() - now_checks.keys():
+            out.append(Drift(check=name, kind="gone", before=old_checks[name][0], after=None,
+                             detail="no longer in the plan"))  # fmt: skip
+    now = dt.datetime.now(dt.UTC)
+    for name, (_, subject, _, not_after) in now_certs.items():
+        days = (dt.datetime.fromisoformat(not_after) - now).days
+        if days <= expiry_days:
+            what = "expired" if days < 0 else f"expires in {days} days"
+            out.append(Drift(check=name, kind="expiry", before=None, after=not_after,
+                             detail=f"{subject} {what}"))  # fmt: skip
+    return out
