@@ -16,7 +16,7 @@ from .errors import InputError
 from .junit import write_junit
 from .plan import load_plan
 from .result import SCHEMA_VERSION, to_jsonable
-from .runner import CheckResult, RunSettings, expiry_calendar, run_plan
+from .runner import CheckResult, RunSettings, RunStats, expiry_calendar, run_plan
 from .store import connect, default_db, drift, previous_run, runs, save_run
 
 
@@ -69,7 +69,8 @@ def run(
             sys.stderr.write(f"\r\033[K[{done}/{total}] {mark} {res.name}")
             sys.stderr.flush()
 
-    results = trio.run(run_plan, plan, settings, progress)
+    stats = RunStats()
+    results = trio.run(run_plan, plan, settings, progress, stats)
     if tty:
         sys.stderr.write("\r\033[K")
     changes = []
@@ -98,6 +99,7 @@ def run(
             "expiry": to_jsonable(calendar),
             "passed": len(results) - failed,
             "failed": failed,
+            "stats": to_jsonable(stats),
         }  # fmt: skip
         typer.echo(json.dumps(doc, indent=2))
     else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -167,19 +167,34 @@ def evaluate(expect: dict[str, Any], r: ProbeResult) -> tuple[dict[str, Any], li
     return got, failures
 
 
+@dataclass(slots=True)
+class RunStats:
+    """Measured, not assumed: the most checks in flight at once, overall and per host."""
+
+    max_in_flight: int = 0
+    max_in_flight_per_host: dict[str, int] = field(default_factory=dict)
+
+
 async def run_plan(
     plan: Plan,
     settings: RunSettings,
     progress: Callable[[CheckResult, int, int], None] | None = None,
+    stats: RunStats | None = None,
 ) -> list[CheckResult]:
     requests = [(check, build_request(check, settings)) for check in plan.checks]
     results: dict[str, CheckResult] = {}
     overall = trio.CapacityLimiter(settings.concurrency)
     hosts: dict[str, trio.CapacityLimiter] = {}
+    st = stats if stats is not None else RunStats()
 
     async def one(check: Check, req: ProbeRequest) -> None:
-        host = hosts.setdefault(req.target.host, trio.CapacityLimiter(settings.per_host))
+        name = req.target.host
+        host = hosts.setdefault(name, trio.CapacityLimiter(settings.per_host))
         async with overall, host:
+            st.max_in_flight = max(st.max_in_flight, overall.borrowed_tokens)
+            st.max_in_flight_per_host[name] = max(
+                st.max_in_flight_per_host.get(name, 0), host.borrowed_tokens
+            )
             started = time.perf_counter()
             r = await run_probe(req)
         got, failures = evaluate(check.expect, r)
