@@ -452,4 +452,7 @@ def _internal_error(exc: BaseException) -> NoReturn:
 
 
 # Commands that live in their own modules register themselves on `app` when imported.
-from . import cli_run  # noqa: E402,F401  (run, history)
+from . import (  # noqa: E402,F401
+    cli_matrix,  # matrix
+    cli_run,  # run, history
+)
