@@ -198,13 +198,13 @@ def build_certificate(
     entry_extensions: tuple[tuple[Extension, ...], ...] | None = None,
 ) -> bytes:
     """A Certificate message; TLS 1.3 entries get empty extension blocks unless given."""
-    entries = b""
+    parts: list[bytes] = []  # joined once: a long chain must not cost quadratic copying
     for i, der in enumerate(certificates):
-        entries += ext.encode_vector(der, 3, "certificate")
+        parts.append(ext.encode_vector(der, 3, "certificate"))
         if tls13:
             exts = entry_extensions[i] if entry_extensions is not None else ()
-            entries += ext.build_extensions(exts)
-    body = ext.encode_vector(entries, 3, "certificate_list")
+            parts.append(ext.build_extensions(exts))
+    body = ext.encode_vector(b"".join(parts), 3, "certificate_list")
     if tls13:
         body = ext.encode_vector(request_context, 1, "certificate_request_context") + body
     return _message(HandshakeType.CERTIFICATE, body)
