@@ -146,14 +146,17 @@ def build_offer(o: Offer) -> bytes:
 
 async def exchange(
     target: Target,
-    offer: Offer,
+    offer: Offer | bytes,
     *,
     timeout: float,
     starttls: str = "none",
     full: bool = False,
     counter: Counter | None = None,
 ) -> HelloAnswer:
-    """One connection: send the offer, read the answer (see the module docstring)."""
+    """One connection: send the offer (or a caller-built hello), read the answer."""
+    hello = offer if isinstance(offer, bytes) else build_offer(offer)
+    sslv2 = isinstance(offer, Offer) and offer.version == 0x0002
+    tls13 = isinstance(offer, Offer) and offer.version >= 0x0304
     with trio.move_on_after(timeout):
         got = await net.connect_tcp(target.host, target.port)
         if counter is not None:
@@ -165,11 +168,11 @@ async def exchange(
                 log = await net.ftp_auth_tls(stream)
                 if not log.upgraded:
                     return HelloAnswer(kind="tcp_error", detail=log.problem or "AUTH TLS refused")
-            if not await net.send(stream, build_offer(offer)):
+            if not await net.send(stream, hello):
                 return HelloAnswer(kind="eof")
-            if offer.version == 0x0002:
+            if sslv2:
                 return await _read_sslv2(stream)
-            return await _read_answer(stream, full=full and offer.version < 0x0304)
+            return await _read_answer(stream, full=full and not tls13)
     return HelloAnswer(kind="timeout")
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import trio
 
-from .cipherlist import parse_cipher_list
+from .cipherlist import apply_pinned_versions, parse_cipher_list, parse_cipher_selection
 from .errors import InputError
 from .identity import load_certificates, load_identity, read_input_file
 from .plan import Check, Plan, PlanError
@@ -97,8 +97,11 @@ def build_request(check: Check, settings: RunSettings) -> ProbeRequest:
                 raise InputError(f"{key} {opts[key]!r}: choose one of ssl2 ssl3 1.0 1.1 1.2 1.3")
             return v
 
-        suites = parse_cipher_list(opts["ciphers"]) if "ciphers" in opts else None
-        offer = make_offer(version("tls"), version("tls_min"), version("tls_max"), suites)
+        selection = parse_cipher_selection(opts["ciphers"]) if "ciphers" in opts else None
+        exact, lo, hi = apply_pinned_versions(
+            selection, version("tls"), version("tls_min"), version("tls_max")
+        )
+        offer = make_offer(exact, lo, hi, selection.suites if selection else None)
         if "ca" in opts:
             load_certificates(Path(opts["ca"]), "CA file")  # unreadable: stop before any probe
         identity = None

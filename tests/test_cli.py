@@ -101,7 +101,7 @@ def bad_input_cases(pki: TestPKI, tmp: Path) -> list[tuple[str, list[str | Path]
             ["--ciphers", "ECDHE-RSA-AES128-GCM-SHA265"],
             ["unknown cipher suite", "did you mean"],
         ),
-        ("vendor cipher", ["--ciphers", "mq:ANY_TLS12"], ["not supported yet"]),
+        ("unknown GSKit code", ["--ciphers", "gsk:ZZ"], ["gsk:ZZ", "did you mean"]),
         ("bad version", ["--tls", "1.4"], ["--tls"]),
         ("ssl3 in the engine", ["--tls", "ssl3"], ["SSLv3", "cannot speak"]),
         ("min above max", ["--tls-min", "1.3", "--tls-max", "1.2"], ["above"]),

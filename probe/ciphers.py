@@ -1,0 +1,922 @@
+"""The cipher-suite reference: every IANA suite with its OpenSSL name, IBM MQ CipherSpec names,
+GSKit (z/OS System SSL, IBM i) codes and Transfer CFT CIPHLIST numbers.
+
+Theory of operation
+-------------------
+The IANA registry (`wire.registry`) is the spine: one row per codepoint. Vendor names hang off
+it from data in ``profiles/vendor/*.toml`` (read once, validated strictly; code holds no
+vendor table):
+
+* **IBM MQ** (``mq.toml``): a CipherSpec name is bound to a protocol version. The same
+  codepoint has different names on different versions (0x000A is TRIPLE_DES_SHA_US on SSL 3.0
+  and TLS_RSA_WITH_3DES_EDE_CBC_SHA on TLS 1.0), so names are keyed by (code, version). The
+  alias CipherSpecs (ANY, ANY_TLS12, ...) name a version range, not a suite; they expand to the
+  suites a queue manager enables in that range, in its handshake order.
+* **GSKit** (``gskit.toml``): 2-character codes are the low byte of 0x00XX suites, 4-character
+  codes are the IANA codepoint. Codes a source lists are "confirmed"; the rest follow the rule
+  and are labelled "inferred".
+* **Transfer CFT** (``cft.toml``): CIPHLIST numbers are decimal IANA codepoints, with the same
+  confirmed / inferred split.
+* **Non-IANA codepoints** (``nonstandard.toml``): a few MQ CipherSpecs negotiate suites IANA
+  never assigned (0x0062, 0x0064, 0xFEFE, 0xFEFF); they get rows of their own.
+
+Confidence follows reference/vendor-codes.md: C confirmed, K knowledge (consistent but the row
+was not shown), U unconfirmed; a value derived from a rule is "inferred".
+
+:func:`resolve` turns one token of any accepted spelling into suites (``--ciphers``, partner
+profiles and ``overlap`` all use it); :func:`search` is the looser lookup of ``tlsprobe
+ciphers``. Unknown names raise :class:`UnknownCipher`, an :class:`InputError` that carries the
+nearest known spellings.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from .errors import InputError
+from .paths import profiles_dir
+from .wire import registry
+from .wire.registry import Suite
+
+CONFIDENCE = ("C", "K", "U")
+INFERRED = "inferred"
+CONFIDENCE_WORDS = {
+    "C": "confirmed",
+    "K": "standard knowledge, not confirmed by a source",
+    "U": "unconfirmed",
+    INFERRED: "inferred from the vendor's numbering rule, not listed by a source",
+}
+SSL_TLS_VERSIONS = (0x0300, 0x0301, 0x0302, 0x0303, 0x0304)
+PREFIXES = ("mq", "gsk", "cft", "profile")
+
+
+# ---------------------------------------------------------------------------------------------
+# Strict TOML reading (shared with probe.profiles)
+# ---------------------------------------------------------------------------------------------
+
+
+class DataError(InputError):
+    """A data file is malformed: the message names the file and the key."""
+
+    def __init__(self, path: Path | str, key: str, problem: str) -> None:
+        super().__init__(f"{path}: {key}: {problem}")
+        self.path = str(path)
+        self.key = key
+        self.problem = problem
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise DataError(path, "(file)", "no such file") from None
+    except IsADirectoryError:
+        raise DataError(path, "(file)", "is a directory, not a TOML file") from None
+    except OSError as exc:
+        raise DataError(path, "(file)", f"cannot read: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(path, "(file)", f"not valid TOML: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Fields:
+    """One TOML table under validation: every accessor names file and key when it complains."""
+
+    path: Path | str
+    key: str
+    table: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, path: Path | str, key: str, value: object) -> Fields:
+        if not isinstance(value, dict):
+            raise DataError(path, key, f"expected a table, got {_tname(value)}")
+        return cls(path, key, value)
+
+    def at(self, name: str) -> str:
+        return f"{self.key}.{name}" if self.key else name
+
+    def check(self, allowed: Iterable[str], required: Iterable[str] = ()) -> None:
+        allowed = set(allowed)
+        unknown = sorted(set(self.table) - allowed)
+        if unknown:
+            raise DataError(
+                self.path,
+                self.at(unknown[0]),
+                f"unknown key (allowed: {', '.join(sorted(allowed))})",
+            )
+        missing = sorted(set(required) - set(self.table))
+        if missing:
+            raise DataError(self.path, self.at(missing[0]), "required key missing")
+
+    def has(self, name: str) -> bool:
+        return name in self.table
+
+    def text(self, name: str, default: str | None = None) -> str:
+        if name not in self.table:
+            if default is None:
+                raise DataError(self.path, self.at(name), "required key missing")
+            return default
+        value = self.table[name]
+        if not isinstance(value, str):
+            raise DataError(self.path, self.at(name), f"expected a string, got {_tname(value)}")
+        if value != value.strip() or not value:
+            raise DataError(self.path, self.at(name), "empty, or leading/trailing blanks")
+        return value
+
+    def choice(self, name: str, choices: Iterable[str], default: str | None = None) -> str:
+        value = self.text(name, default)
+        options = tuple(choices)
+        if value not in options:
+            raise DataError(
+                self.path, self.at(name), f"{value!r} is not one of: {', '.join(options)}"
+            )
+        return value
+
+    def flag(self, name: str, default: bool | None = None) -> bool:
+        if name not in self.table:
+            if default is None:
+                raise DataError(self.path, self.at(name), "required key missing")
+            return default
+        value = self.table[name]
+        if not isinstance(value, bool):
+            raise DataError(self.path, self.at(name), f"expected true or false, got {value!r}")
+        return value
+
+    def integer(self, name: str) -> int:
+        value = self.table.get(name)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise DataError(self.path, self.at(name), f"expected an integer, got {value!r}")
+        return value
+
+    def texts(self, name: str, *, allow_empty: bool = False) -> tuple[str, ...]:
+        value = self.table.get(name)
+        if not isinstance(value, list):
+            raise DataError(
+                self.path, self.at(name), f"expected a list of strings, got {_tname(value)}"
+            )
+        out: list[str] = []
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not item.strip():
+                raise DataError(self.path, f"{self.at(name)}[{i}]", "expected a non-empty string")
+            out.append(item.strip())
+        if not out and not allow_empty:
+            raise DataError(self.path, self.at(name), "must not be empty")
+        return tuple(out)
+
+    def tables(self, name: str) -> tuple[Fields, ...]:
+        value = self.table.get(name, [])
+        if not isinstance(value, list):
+            raise DataError(self.path, self.at(name), "expected [[...]] entries")
+        return tuple(Fields.of(self.path, f"{self.at(name)}[{i}]", v) for i, v in enumerate(value))
+
+    def version(self, name: str) -> int:
+        text = self.text(name)
+        v = registry.find_version(text)
+        if v is None or v not in SSL_TLS_VERSIONS:
+            raise DataError(
+                self.path, self.at(name), f"{text!r} is not a protocol version (SSLv3 .. TLSv1.3)"
+            )
+        return v
+
+    def versions(self, name: str) -> tuple[int, ...]:
+        out: list[int] = []
+        for i, text in enumerate(self.texts(name)):
+            v = registry.find_version(text)
+            if v is None or v not in SSL_TLS_VERSIONS:
+                raise DataError(
+                    self.path,
+                    f"{self.at(name)}[{i}]",
+                    f"{text!r} is not a protocol version (SSLv3, TLSv1.0 .. TLSv1.3)",
+                )
+            if v in out:
+                raise DataError(self.path, f"{self.at(name)}[{i}]", f"{text!r} listed twice")
+            out.append(v)
+        return tuple(sorted(out))
+
+
+def _tname(value: object) -> str:
+    return type(value).__name__
+
+
+def _code(fields: Fields, name: str) -> int:
+    text = fields.text(name)
+    if not re.fullmatch(r"0x[0-9A-Fa-f]{4}", text):
+        raise DataError(fields.path, fields.at(name), f"{text!r}: write codes as 0xHHHH")
+    return int(text, 16)
+
+
+# ---------------------------------------------------------------------------------------------
+# Records
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MQCipherSpec:
+    """One IBM MQ CipherSpec: an SSLCIPH name bound to one suite at one protocol version."""
+
+    name: str
+    code: int
+    protocol: int
+    deprecated: bool
+    platforms: str
+    confidence: str
+    note: str
+    source: str
+
+    @property
+    def protocol_name(self) -> str:
+        return registry.version_name(self.protocol) or hex(self.protocol)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MQAlias:
+    """An alias CipherSpec (ANY, ANY_TLS12, ...): a range of protocol versions."""
+
+    name: str
+    meaning: str
+    kind: str  # "minimum" | "fixed"
+    min_version: int | None
+    max_version: int | None
+    since: str
+    confidence: str
+    source: str
+
+    def versions(self, enabled: Iterable[int]) -> tuple[int, ...]:
+        """The enabled versions this alias admits."""
+        lo = self.min_version or 0
+        hi = self.max_version or 0xFFFF
+        return tuple(sorted(v for v in enabled if lo <= v <= hi))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VendorCode:
+    """A vendor's spelling of a codepoint (GSKit code, CFT number) and how sure it is."""
+
+    value: str
+    confidence: str  # C | K | U | inferred
+    note: str = ""
+
+    @property
+    def inferred(self) -> bool:
+        return self.confidence == INFERRED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CipherRow:
+    """One row of the reference: a codepoint and every name it goes by."""
+
+    suite: Suite
+    iana_assigned: bool
+    openssl_legacy: str | None  # names of suites today's OpenSSL no longer has
+    versions: tuple[int, ...]
+    mq: tuple[MQCipherSpec, ...]
+    gsk_short: VendorCode | None
+    gsk_long: VendorCode | None
+    cft: VendorCode | None
+    note: str = ""
+
+    @property
+    def code(self) -> int:
+        return self.suite.code
+
+    def names(self) -> tuple[str, ...]:
+        """Every spelling that finds this row (for search and suggestions)."""
+        out = [self.suite.iana]
+        if self.suite.openssl:
+            out.append(self.suite.openssl)
+        if self.openssl_legacy:
+            out.append(self.openssl_legacy)
+        out += [f"mq:{m.name}" for m in self.mq]
+        return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueManager:
+    versions: tuple[int, ...]
+    order: tuple[MQCipherSpec, ...]
+    note: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    rows: tuple[CipherRow, ...]
+    by_code: Mapping[int, CipherRow]
+    mq_specs: Mapping[str, MQCipherSpec]  # by upper-case name
+    mq_aliases: Mapping[str, MQAlias]  # by upper-case name
+    queue_manager: QueueManager
+    gsk_rule: tuple[str, str, str]  # short, long, source
+    cft_rule: tuple[str, str]  # text, source
+    cft_order: tuple[int, ...]  # the documented CIPHLIST values, CFT's preference order
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------------
+
+
+def vendor_dir() -> Path:
+    return profiles_dir() / "vendor"
+
+
+def _load_mq(path: Path) -> tuple[dict[str, MQCipherSpec], dict[str, MQAlias], dict[str, Any]]:
+    top = Fields.of(path, "", read_toml(path))
+    top.check({"queue_manager", "alias", "cipherspec"}, {"queue_manager", "alias", "cipherspec"})
+    specs: dict[str, MQCipherSpec] = {}
+    for f in top.tables("cipherspec"):
+        f.check(
+            {"name", "code", "protocol", "deprecated", "platforms", "confidence", "note", "source"},
+            {"name", "code", "protocol", "deprecated", "platforms", "confidence", "source"},
+        )
+        spec = MQCipherSpec(
+            name=f.text("name"),
+            code=_code(f, "code"),
+            protocol=f.version("protocol"),
+            deprecated=f.flag("deprecated"),
+            platforms=f.text("platforms"),
+            confidence=f.choice("confidence", CONFIDENCE),
+            note=f.text("note", ""),
+            source=f.text("source"),
+        )
+        if spec.name.upper() in specs:
+            raise DataError(path, f.at("name"), f"{spec.name!r} listed twice")
+        specs[spec.name.upper()] = spec
+    aliases: dict[str, MQAlias] = {}
+    for f in top.tables("alias"):
+        f.check(
+            {
+                "name",
+                "meaning",
+                "kind",
+                "min_version",
+                "max_version",
+                "since",
+                "confidence",
+                "source",
+            },
+            {"name", "meaning", "kind", "since", "confidence", "source"},
+        )
+        alias = MQAlias(
+            name=f.text("name"),
+            meaning=f.text("meaning"),
+            kind=f.choice("kind", ("minimum", "fixed")),
+            min_version=f.version("min_version") if f.has("min_version") else None,
+            max_version=f.version("max_version") if f.has("max_version") else None,
+            since=f.text("since"),
+            confidence=f.choice("confidence", CONFIDENCE),
+            source=f.text("source"),
+        )
+        if alias.name.upper() in aliases or alias.name.upper() in specs:
+            raise DataError(path, f.at("name"), f"{alias.name!r} listed twice")
+        aliases[alias.name.upper()] = alias
+    qm = Fields.of(path, "queue_manager", top.table["queue_manager"])
+    qm.check(
+        {"versions", "order", "confidence", "note", "source"},
+        {"versions", "order", "confidence", "source"},
+    )
+    order: list[MQCipherSpec] = []
+    for i, name in enumerate(qm.texts("order")):
+        spec_or_none = specs.get(name.upper())
+        if spec_or_none is None:
+            raise DataError(path, f"queue_manager.order[{i}]", f"{name!r} is no [[cipherspec]]")
+        order.append(spec_or_none)
+    qm_data = {
+        "versions": qm.versions("versions"),
+        "order": tuple(order),
+        "note": qm.text("note", ""),
+        "source": qm.text("source"),
+        "confidence": qm.choice("confidence", CONFIDENCE),
+    }
+    return specs, aliases, qm_data
+
+
+def _load_gskit(path: Path) -> tuple[dict[int, VendorCode], tuple[str, str, str]]:
+    top = Fields.of(path, "", read_toml(path))
+    top.check({"rule", "code"}, {"rule", "code"})
+    rule = Fields.of(path, "rule", top.table["rule"])
+    rule.check({"short", "long", "confidence", "source"}, {"short", "long", "confidence", "source"})
+    rule.choice("confidence", CONFIDENCE)
+    codes: dict[int, VendorCode] = {}
+    for f in top.tables("code"):
+        f.check({"code", "confidence", "note", "source"}, {"code", "confidence", "source"})
+        text = f.text("code").upper()
+        if not re.fullmatch(r"[0-9A-F]{2}|[0-9A-F]{4}", text):
+            raise DataError(path, f.at("code"), f"{text!r}: 2 or 4 hex digits")
+        code = int(text, 16)
+        if code in codes:
+            raise DataError(path, f.at("code"), f"{text!r} listed twice")
+        f.text("source")
+        codes[code] = VendorCode(
+            value=text, confidence=f.choice("confidence", CONFIDENCE), note=f.text("note", "")
+        )
+    return codes, (rule.text("short"), rule.text("long"), rule.text("source"))
+
+
+def _load_cft(path: Path) -> tuple[dict[int, VendorCode], tuple[int, ...], tuple[str, str]]:
+    top = Fields.of(path, "", read_toml(path))
+    top.check({"rule", "ciphlist"}, {"rule", "ciphlist"})
+    rule = Fields.of(path, "rule", top.table["rule"])
+    rule.check({"text", "confidence", "source"}, {"text", "confidence", "source"})
+    rule.choice("confidence", CONFIDENCE)
+    numbers: dict[int, VendorCode] = {}
+    for f in top.tables("ciphlist"):
+        f.check({"number", "confidence", "note", "source"}, {"number", "confidence", "source"})
+        n = f.integer("number")
+        if not 0 <= n <= 0xFFFF:
+            raise DataError(path, f.at("number"), f"{n}: a codepoint is 0..65535")
+        if n in numbers:
+            raise DataError(path, f.at("number"), f"{n} listed twice")
+        f.text("source")
+        numbers[n] = VendorCode(
+            value=str(n), confidence=f.choice("confidence", CONFIDENCE), note=f.text("note", "")
+        )
+    return numbers, tuple(numbers), (rule.text("text"), rule.text("source"))
+
+
+def _load_nonstandard(path: Path) -> list[tuple[Suite, str | None, str]]:
+    top = Fields.of(path, "", read_toml(path))
+    top.check({"suite"}, {"suite"})
+    out: list[tuple[Suite, str | None, str]] = []
+    keys = {
+        "code",
+        "name",
+        "openssl_legacy",
+        "kx",
+        "auth",
+        "cipher",
+        "mac",
+        "bits",
+        "min_version",
+        "export",
+        "note",
+        "source",
+    }
+    for f in top.tables("suite"):
+        f.check(keys, keys - {"openssl_legacy", "note"})
+        code = _code(f, "code")
+        if registry.suite(code) is not None:
+            raise DataError(path, f.at("code"), f"0x{code:04X} is an IANA suite; drop this row")
+        f.text("source")
+        suite = Suite(
+            code=code,
+            iana=f.text("name"),
+            openssl=None,
+            kx=f.text("kx"),
+            auth=f.text("auth"),
+            cipher=f.text("cipher"),
+            mac=f.text("mac"),
+            bits=f.integer("bits"),
+            min_version=f.version("min_version"),
+            export=f.flag("export"),
+            tls13=False,
+            scsv=False,
+        )
+        legacy = f.text("openssl_legacy") if f.has("openssl_legacy") else None
+        out.append((suite, legacy, f.text("note", "")))
+    return out
+
+
+def suite_versions(s: Suite) -> tuple[int, ...]:
+    """The SSL 3.0 .. TLS 1.3 versions at which a suite can be negotiated."""
+    if s.scsv:
+        return ()
+    if s.tls13:
+        return (0x0304,)
+    return tuple(v for v in SSL_TLS_VERSIONS if v < 0x0304 and v >= s.min_version)
+
+
+def usable_at(s: Suite, version: int) -> bool:
+    return version in suite_versions(s)
+
+
+@functools.cache
+def reference() -> Reference:
+    """The whole reference, built once per process."""
+    d = vendor_dir()
+    specs, aliases, qm = _load_mq(d / "mq.toml")
+    gsk_listed, gsk_rule = _load_gskit(d / "gskit.toml")
+    cft_listed, cft_order, cft_rule = _load_cft(d / "cft.toml")
+    extra = _load_nonstandard(d / "nonstandard.toml")
+
+    by_code_mq: dict[int, list[MQCipherSpec]] = {}
+    for spec in specs.values():
+        by_code_mq.setdefault(spec.code, []).append(spec)
+
+    suites: list[tuple[Suite, bool, str | None, str]] = [
+        (s, True, None, "") for s in registry.all_suites()
+    ]
+    suites += [(s, False, legacy, note) for s, legacy, note in extra]
+    known = {s.code for s, *_ in suites}
+    for spec in specs.values():
+        if spec.code not in known:
+            raise DataError(
+                d / "mq.toml", f"cipherspec {spec.name}", f"0x{spec.code:04X} is no known suite"
+            )
+    rows: list[CipherRow] = []
+    for s, assigned, legacy, note in sorted(suites, key=lambda t: t[0].code):
+        mq = tuple(sorted(by_code_mq.get(s.code, ()), key=lambda m: m.protocol))
+        rows.append(
+            CipherRow(
+                suite=s,
+                iana_assigned=assigned,
+                openssl_legacy=legacy,
+                versions=suite_versions(s),
+                mq=mq,
+                gsk_short=None if s.scsv else _gsk_short(s.code, gsk_listed),
+                gsk_long=None if s.scsv else _gsk_long(s.code, gsk_listed),
+                cft=None if s.scsv else _cft(s.code, cft_listed),
+                note=note,
+            )
+        )
+    return Reference(
+        rows=tuple(rows),
+        by_code=MappingProxyType({r.code: r for r in rows}),
+        mq_specs=MappingProxyType(specs),
+        mq_aliases=MappingProxyType(aliases),
+        queue_manager=QueueManager(
+            versions=qm["versions"], order=qm["order"], note=qm["note"], source=qm["source"]
+        ),
+        gsk_rule=gsk_rule,
+        cft_rule=cft_rule,
+        cft_order=cft_order,
+    )
+
+
+def _gsk_short(code: int, listed: Mapping[int, VendorCode]) -> VendorCode | None:
+    if code > 0xFF:
+        return None
+    # A listed code of a 0x00XX suite confirms both of its spellings (2 and 4 characters).
+    hit = listed.get(code)
+    if hit is not None:
+        return VendorCode(value=f"{code:02X}", confidence=hit.confidence, note=hit.note)
+    return VendorCode(value=f"{code:02X}", confidence=INFERRED)
+
+
+def _gsk_long(code: int, listed: Mapping[int, VendorCode]) -> VendorCode:
+    hit = listed.get(code)
+    if hit is not None:
+        return VendorCode(value=f"{code:04X}", confidence=hit.confidence, note=hit.note)
+    return VendorCode(value=f"{code:04X}", confidence=INFERRED)
+
+
+def _cft(code: int, listed: Mapping[int, VendorCode]) -> VendorCode:
+    hit = listed.get(code)
+    if hit is not None:
+        return hit
+    note = (
+        "TLS 1.3 CIPHLIST values are not confirmed by any source"
+        if 0x1300 <= code <= 0x13FF
+        else ""
+    )
+    return VendorCode(value=str(code), confidence=INFERRED, note=note)
+
+
+def row(code: int) -> CipherRow | None:
+    return reference().by_code.get(code)
+
+
+def suite_for(code: int) -> Suite | None:
+    """The registry suite, or the vendor-named non-IANA one."""
+    r = row(code)
+    return r.suite if r else None
+
+
+def mq_names(code: int, version: int | None = None) -> tuple[MQCipherSpec, ...]:
+    """MQ CipherSpecs that negotiate ``code`` (at ``version`` when given)."""
+    r = row(code)
+    if r is None:
+        return ()
+    return tuple(m for m in r.mq if version is None or m.protocol == version)
+
+
+# ---------------------------------------------------------------------------------------------
+# MQ SSLCIPH values
+# ---------------------------------------------------------------------------------------------
+
+
+def mq_spec(name: str) -> MQCipherSpec | None:
+    return reference().mq_specs.get(name.strip().upper())
+
+
+def mq_alias(name: str) -> MQAlias | None:
+    return reference().mq_aliases.get(name.strip().upper())
+
+
+def mq_alias_suites(alias: MQAlias) -> tuple[Suite, ...]:
+    """The suites a queue manager enables in the alias's version range, in handshake order."""
+    qm = reference().queue_manager
+    allowed = set(alias.versions(qm.versions))
+    out: list[Suite] = []
+    for spec in qm.order:
+        s = suite_for(spec.code)
+        if s is not None and spec.protocol in allowed and s not in out:
+            out.append(s)
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Resolving one token
+# ---------------------------------------------------------------------------------------------
+
+
+class UnknownCipher(InputError):
+    """A cipher name or vendor code nobody knows; carries the nearest known spellings."""
+
+    def __init__(self, token: str, problem: str, suggestions: Iterable[str] = ()) -> None:
+        self.token = token
+        self.problem = problem
+        self.suggestions = tuple(suggestions)
+        hint = f"; did you mean {', '.join(self.suggestions)}?" if self.suggestions else ""
+        super().__init__(f"{token!r}: {problem}{hint} (`tlsprobe ciphers` lists every name)")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resolved:
+    """What one token of a cipher list means."""
+
+    token: str
+    kind: str  # iana | openssl | hex | mq | mq_alias | gsk | cft | nonstandard | profile
+    suites: tuple[Suite, ...]
+    versions: tuple[int, ...] | None = None  # MQ names pin versions; None: no constraint
+    mq_spec: MQCipherSpec | None = None
+    mq_alias: MQAlias | None = None
+    confidence: str = "C"  # of the vendor spelling (inferred for rule-derived codes)
+
+
+_HEX2 = re.compile(r"[0-9A-Fa-f]{2}")
+_HEX4 = re.compile(r"(?:0x)?([0-9A-Fa-f]{4})")
+
+
+def split_prefix(token: str) -> tuple[str | None, str]:
+    head, sep, tail = token.partition(":")
+    if sep and head.lower() in PREFIXES:
+        return head.lower(), tail.strip()
+    return None, token
+
+
+def resolve(token: str) -> Resolved:
+    """One token in any accepted spelling (see the module docstring); ``profile:`` is the
+    caller's business (:mod:`probe.cipherlist`)."""
+    text = token.strip()
+    prefix, body = split_prefix(text)
+    if prefix == "mq":
+        return _resolve_mq(text, body)
+    if prefix == "gsk":
+        return _resolve_gsk(text, body)
+    if prefix == "cft":
+        return _resolve_cft(text, body)
+    if prefix == "profile":
+        raise UnknownCipher(text, "profile: lists are resolved by the cipher-list parser")
+    m = _HEX4.fullmatch(text)
+    if m:
+        code = int(m.group(1), 16)
+        r = row(code)
+        if r is None:
+            raise UnknownCipher(text, f"0x{code:04X} is no known cipher suite")
+        return Resolved(token=text, kind="hex", suites=(r.suite,))
+    found = registry.find_suite(text)
+    if found is not None:
+        kind = "iana" if found.iana.upper() == text.upper() else "openssl"
+        return Resolved(token=text, kind=kind, suites=(found,))
+    folded = text.upper()
+    for r in reference().rows:
+        if not r.iana_assigned and folded in (
+            r.suite.iana.upper(),
+            (r.openssl_legacy or "").upper(),
+        ):
+            return Resolved(token=text, kind="nonstandard", suites=(r.suite,))
+    # MQ spellings without the prefix: SSLCIPH values are what MQ administrators copy around.
+    if mq_spec(text) is not None or mq_alias(text) is not None:
+        return _resolve_mq(text, text)
+    raise UnknownCipher(text, "unknown cipher suite", suggest(text))
+
+
+def _resolve_mq(token: str, body: str) -> Resolved:
+    spec = mq_spec(body)
+    if spec is not None:
+        s = suite_for(spec.code)
+        assert s is not None  # checked when the reference was built
+        return Resolved(
+            token=token,
+            kind="mq",
+            suites=(s,),
+            versions=(spec.protocol,),
+            mq_spec=spec,
+            confidence=spec.confidence,
+        )
+    alias = mq_alias(body)
+    if alias is not None:
+        qm = reference().queue_manager
+        return Resolved(
+            token=token,
+            kind="mq_alias",
+            suites=mq_alias_suites(alias),
+            versions=alias.versions(qm.versions),
+            mq_alias=alias,
+            confidence=alias.confidence,
+        )
+    # z/OS and IBM i accept hex codes in SSLCIPH (vendor-codes.md §1): the GSKit forms.
+    if _HEX2.fullmatch(body) or re.fullmatch(r"[0-9A-Fa-f]{4}", body):
+        got = _resolve_gsk(token, body)
+        return Resolved(token=token, kind="gsk", suites=got.suites, confidence=got.confidence)
+    names = [*reference().mq_aliases, *reference().mq_specs]
+    close = difflib.get_close_matches(body.upper(), names, n=3, cutoff=0.5)
+    raise UnknownCipher(
+        token,
+        "not an IBM MQ CipherSpec or alias",
+        [f"mq:{reference().mq_specs[n].name if n in reference().mq_specs else n}" for n in close]
+        or ["mq:ANY_TLS12_OR_HIGHER", "mq:ECDHE_RSA_AES_128_GCM_SHA256"],
+    )
+
+
+def _resolve_gsk(token: str, body: str) -> Resolved:
+    text = body.upper()
+    if _HEX2.fullmatch(text) or re.fullmatch(r"[0-9A-F]{4}", text):
+        code = int(text, 16)
+    else:
+        raise UnknownCipher(
+            token,
+            "a GSKit cipher code is 2 hex digits (the low byte of a 0x00XX suite) or 4 (the IANA"
+            " codepoint)",
+            _documented_gsk(text),
+        )
+    r = row(code)
+    if r is None or r.gsk_long is None:
+        raise UnknownCipher(token, f"0x{code:04X} is no known cipher suite", _documented_gsk(text))
+    code_info = r.gsk_short if len(text) == 2 else r.gsk_long
+    return Resolved(
+        token=token,
+        kind="gsk",
+        suites=(r.suite,),
+        confidence=code_info.confidence if code_info else INFERRED,
+    )
+
+
+def _documented_gsk(text: str) -> list[str]:
+    listed = [
+        c.value
+        for r in reference().rows
+        for c in (r.gsk_short, r.gsk_long)
+        if c is not None and not c.inferred
+    ]
+    listed = list(dict.fromkeys(v for v in listed if len(v) == 2 or not v.startswith("00")))
+    close = difflib.get_close_matches(text, listed, n=3, cutoff=0.3)
+    return [f"gsk:{v}" for v in (close or listed[:3])]
+
+
+def _resolve_cft(token: str, body: str) -> Resolved:
+    if not body.isdigit():
+        raise UnknownCipher(
+            token,
+            "a Transfer CFT CIPHLIST value is a decimal IANA codepoint",
+            [f"cft:{n}" for n in reference().cft_order[:3]],
+        )
+    n = int(body)
+    r = row(n) if n <= 0xFFFF else None
+    if r is None or r.cft is None:
+        listed = [str(n) for n in reference().cft_order]
+        close = difflib.get_close_matches(body, listed, n=3, cutoff=0.3) or listed[:3]
+        raise UnknownCipher(
+            token, f"{n} (0x{n:X}) is no known cipher suite", [f"cft:{c}" for c in close]
+        )
+    return Resolved(token=token, kind="cft", suites=(r.suite,), confidence=r.cft.confidence)
+
+
+@functools.cache
+def _all_spellings() -> tuple[str, ...]:
+    names: list[str] = []
+    for r in reference().rows:
+        names.extend(r.names())
+    names += [f"mq:{a.name}" for a in reference().mq_aliases.values()]
+    return tuple(dict.fromkeys(names))
+
+
+def suggest(text: str, n: int = 3) -> list[str]:
+    """The nearest known spellings of a cipher name (any vendor)."""
+    folded = text.strip().upper().replace("-", "_")
+    by_fold: dict[str, str] = {}
+    for name in _all_spellings():
+        by_fold.setdefault(name.upper().replace("-", "_"), name)
+        _, bare = split_prefix(name)
+        by_fold.setdefault(bare.upper().replace("-", "_"), name)
+    close = difflib.get_close_matches(folded, list(by_fold), n=n, cutoff=0.6)
+    return list(dict.fromkeys(by_fold[c] for c in close))
+
+
+# ---------------------------------------------------------------------------------------------
+# Searching (`tlsprobe ciphers QUERY`)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchResult:
+    query: str | None
+    rows: tuple[CipherRow, ...]
+    aliases: tuple[MQAlias, ...]
+    how: str  # "all" | "exact" | "number" | "substring"
+
+
+def search(query: str | None) -> SearchResult:
+    """Rows matching a name or number; no query: the whole table. Nothing found: UnknownCipher."""
+    ref = reference()
+    if query is None or not query.strip():
+        return SearchResult(
+            query=None, rows=ref.rows, aliases=tuple(ref.mq_aliases.values()), how="all"
+        )
+    text = query.strip()
+    prefix, body = split_prefix(text)
+    # A bare number is ambiguous between hex (registries) and decimal (Transfer CFT): show both.
+    if prefix is None and text.isdigit() and len(text) != 4:
+        codes = {int(text, 16) if len(text) <= 4 else -1, int(text)}
+        rows = tuple(ref.by_code[c] for c in sorted(codes) if c in ref.by_code)
+        if rows:
+            return SearchResult(query=text, rows=rows, aliases=(), how="number")
+    try:
+        got = resolve(text)
+    except UnknownCipher as exc:
+        if prefix is not None:
+            raise
+        rows = _substring(body)
+        if not rows:
+            raise UnknownCipher(
+                text, "matches no cipher suite name or code", exc.suggestions
+            ) from None
+        return SearchResult(query=text, rows=rows, aliases=(), how="substring")
+    rows = tuple(ref.by_code[s.code] for s in got.suites if s.code in ref.by_code)
+    aliases = (got.mq_alias,) if got.mq_alias else ()
+    return SearchResult(query=text, rows=rows, aliases=aliases, how="exact")
+
+
+def _substring(text: str) -> tuple[CipherRow, ...]:
+    needle = text.upper().replace("-", "_")
+    if len(needle) < 2:
+        return ()
+    return tuple(
+        r for r in reference().rows if any(needle in n.upper().replace("-", "_") for n in r.names())
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON shapes
+# ---------------------------------------------------------------------------------------------
+
+
+def mq_json(m: MQCipherSpec) -> dict[str, Any]:
+    return {
+        "name": m.name,
+        "protocol": m.protocol_name,
+        "deprecated": m.deprecated,
+        "platforms": m.platforms,
+        "confidence": m.confidence,
+        "note": m.note or None,
+    }
+
+
+def vendor_code_json(c: VendorCode | None) -> dict[str, Any] | None:
+    if c is None:
+        return None
+    return {"value": c.value, "confidence": c.confidence, "note": c.note or None}
+
+
+def row_json(r: CipherRow) -> dict[str, Any]:
+    """A reference row as JSON (the `ciphers` schema; overlap suites use the same keys)."""
+    return {
+        "code": r.suite.hex,
+        "iana": r.suite.iana if r.iana_assigned else None,
+        "name": r.suite.iana,
+        "openssl": r.suite.openssl or r.openssl_legacy,
+        "iana_assigned": r.iana_assigned,
+        "versions": [registry.version_name(v) for v in r.versions],
+        "weak": registry.is_weak(r.suite),
+        "mq": [mq_json(m) for m in r.mq],
+        "gskit": {
+            "short": vendor_code_json(r.gsk_short),
+            "long": vendor_code_json(r.gsk_long),
+        },
+        "cft": vendor_code_json(r.cft),
+        "note": r.note or None,
+    }
+
+
+def alias_json(a: MQAlias) -> dict[str, Any]:
+    qm = reference().queue_manager
+    return {
+        "name": a.name,
+        "meaning": a.meaning,
+        "kind": a.kind,
+        "versions": [registry.version_name(v) for v in a.versions(qm.versions)],
+        "min_version": registry.version_name(a.min_version) if a.min_version else None,
+        "max_version": registry.version_name(a.max_version) if a.max_version else None,
+        "since": a.since,
+        "confidence": a.confidence,
+        "suites": [s.hex for s in mq_alias_suites(a)],
+    }
