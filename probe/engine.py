@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import weakref
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -38,6 +39,23 @@ _CB_LOOP = 0x01
 _CB_ALERT = 0x4000
 
 READ_CHUNK = 16 * 1024
+
+# DER -> cryptography certificate. The DER is the whole certificate, so a hit is the same
+# certificate by definition (never stale); handing back one object per certificate lets the
+# caches keyed on certificates (probe.verify) answer by identity instead of comparing.
+_CERTS: dict[bytes, x509.Certificate] = {}
+_CERTS_MAX = 256
+
+
+def to_cryptography(cert: crypto.X509) -> x509.Certificate:
+    der = crypto.dump_certificate(crypto.FILETYPE_ASN1, cert)
+    found = _CERTS.get(der)
+    if found is None:
+        found = x509.load_der_x509_certificate(der)
+        if len(_CERTS) >= _CERTS_MAX:
+            _CERTS.clear()
+        _CERTS[der] = found
+    return found
 
 
 class Step(enum.Enum):
@@ -102,16 +120,21 @@ class ClientEngine:
         self.conn.set_connect_state()
         if server_name:
             self.conn.set_tlsext_host_name(server_name.encode("idna"))
-        self.conn.set_info_callback(self._on_info)
-        self.conn.set_verify(SSL.VERIFY_PEER, self._on_verify)
+        if ctx in _PREPARED:
+            # The context's callbacks find this engine here (a weak reference: no cycle).
+            self.conn.set_app_data(weakref.ref(self))
+        else:
+            self.conn.set_info_callback(self._on_info)
+            self.conn.set_verify(SSL.VERIFY_PEER, self._on_verify)
 
     # -- callbacks (run inside OpenSSL calls) ----------------------------------------------------
 
     def _on_info(self, conn: SSL.Connection, where: int, ret: int) -> None:
         if where & _CB_LOOP:
             state = conn.get_state_string().decode("ascii", "replace")
-            if not self.state.states or self.state.states[-1] != state:
-                self.state.states.append(state)
+            states = self.state.states
+            if not states or states[-1] != state:
+                states.append(state)
         if where & _CB_ALERT:
             origin = "peer" if where & _CB_READ else "local"
             self.state.alerts.append(
@@ -128,7 +151,7 @@ class ClientEngine:
     ) -> bool:
         self.state.verify_chain[depth] = cert
         if not ok:
-            crypto_cert = cert.to_cryptography()
+            crypto_cert = to_cryptography(cert)
             self.state.verify_failures.append(
                 VerifyFailure(
                     depth=depth,
@@ -138,7 +161,7 @@ class ClientEngine:
                 )
             )
         elif depth == 0 and self._hostname_check is not None:
-            problem = self._hostname_check(cert.to_cryptography())  # type: ignore[operator]
+            problem = self._hostname_check(to_cryptography(cert))  # type: ignore[operator]
             if problem:
                 self.state.hostname_error = str(problem)
                 ok = 0
@@ -167,6 +190,8 @@ class ClientEngine:
             if not chunk:
                 break
             chunks.append(chunk)
+            if len(chunk) < READ_CHUNK:
+                break  # a memory BIO hands out all it holds, up to the size asked: now empty
         data = b"".join(chunks)
         if data:
             self.transcript.feed("client", data)
@@ -221,10 +246,53 @@ class ClientEngine:
     def peer_chain(self) -> list[x509.Certificate]:
         """The certificates the server sent, leaf first (empty if none arrived)."""
         if self._peer_chain is None:
-            chain = self.conn.get_peer_cert_chain(as_cryptography=True)
-            self._peer_chain = list(chain or [])
+            self._peer_chain = [to_cryptography(c) for c in self.conn.get_peer_cert_chain() or ()]
         return self._peer_chain
 
     def verified_chain(self) -> list[x509.Certificate]:
-        chain = self.conn.get_verified_chain(as_cryptography=True)
-        return list(chain or [])
+        return [to_cryptography(c) for c in self.conn.get_verified_chain() or ()]
+
+
+# -- callbacks installed once per context -------------------------------------------------------
+
+_PREPARED: weakref.WeakSet[SSL.Context] = weakref.WeakSet()
+
+
+def prepare_context(ctx: SSL.Context) -> None:
+    """Install the engine's info and verify callbacks on ``ctx`` before its first connection.
+
+    Set per connection, each callback costs pyOpenSSL a new cffi callback per handshake; on a
+    shared context (probe.tlsconfig keeps them) it is built once, and each connection's
+    callbacks reach their :class:`ClientEngine` through the connection's app data. Engines on a
+    context that was not prepared set their callbacks per connection, as before.
+    """
+    ctx.set_info_callback(_context_info)
+    ctx.set_verify(SSL.VERIFY_PEER, _context_verify)
+    _PREPARED.add(ctx)
+
+
+def _engine_of(conn: SSL.Connection) -> ClientEngine | None:
+    ref = conn.get_app_data()
+    # Only ClientEngine sets app data on a prepared context's connections (a weak reference).
+    return ref() if type(ref) is weakref.ref else None
+
+
+def _context_info(conn: SSL.Connection, where: int, ret: int) -> None:
+    engine = _engine_of(conn)
+    if engine is not None:
+        engine._on_info(conn, where, ret)
+
+
+def _context_verify(
+    conn: SSL.Connection, cert: crypto.X509, errnum: int, depth: int, ok: int
+) -> bool:
+    engine = _engine_of(conn)
+    if engine is None:
+        return bool(ok)  # not an engine's connection: OpenSSL's own verdict
+    try:
+        return engine._on_verify(conn, cert, errnum, depth, ok)
+    except Exception:
+        # What a per-connection callback does: the exception fails this certificate. (A
+        # context's callback errors would be kept on the shared context and re-raised in
+        # whichever connection fails next, so none may escape here.)
+        return False

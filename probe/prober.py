@@ -17,7 +17,7 @@ from cryptography import x509
 
 from . import diagnose as diag
 from . import net, outcome, verify
-from .engine import ClientEngine
+from .engine import ClientEngine, to_cryptography
 from .identity import ClientIdentity
 from .mq import channel_sni
 from .result import (
@@ -108,8 +108,12 @@ async def run_probe(req: ProbeRequest) -> ProbeResult:
     if scope.cancelled_caught:
         run.timed_out_in = "tcp"
     if stream is not None:
-        async with stream:
+        try:
             await _after_connect(run, stream, mark)
+        finally:
+            # What ``async with stream`` does, minus its closing checkpoint (one more trip
+            # through the scheduler per probe, for nothing: closing never blocks).
+            stream.socket.close()
     if run.engine is not None and _version_rejected(run) and req.partner_versions:
         from .rawhello import accepted_versions
 
@@ -156,10 +160,11 @@ async def _after_connect(run: _Run, stream: trio.SocketStream, mark: Callable[[s
     if pump.how == "done":
         run.post = await net.read_after_handshake(stream, engine, req.grace)
         mark("post_handshake")
-        with trio.move_on_after(0.2):
-            out = engine.close_notify()
-            if out:
-                await net.send(stream, out)
+        out = engine.close_notify()
+        sent = net.send_now(stream, out)
+        if sent is not None and sent < len(out):
+            with trio.move_on_after(0.2):  # only a full socket buffer makes this wait
+                await net.send(stream, out[sent:])
 
 
 def _version_rejected(run: _Run) -> bool:
@@ -248,7 +253,7 @@ def _server_certs(engine: ClientEngine, tls13: bool) -> list[x509.Certificate]:
             return []
     # TLS 1.3 with an aborted handshake: what the verify callback saw, leaf first.
     return [
-        engine.state.verify_chain[d].to_cryptography() for d in sorted(engine.state.verify_chain)
+        to_cryptography(engine.state.verify_chain[d]) for d in sorted(engine.state.verify_chain)
     ]
 
 
@@ -314,11 +319,12 @@ def _client_auth(run: _Run, engine: ClientEngine, version: int) -> tuple[ClientA
 def _result(run: _Run) -> ProbeResult:
     req = run.req
     engine = run.engine
+    offered_versions = req.offer.versions
     facts_kw: dict[str, object] = {
         "tcp_failure": run.tcp_failure.kind if run.tcp_failure else None,
         "timed_out_in": run.timed_out_in,
         "verify_enabled": req.verify,
-        "offered_versions": req.offer.versions,
+        "offered_versions": offered_versions,
     }
     starttls_info = None
     if run.starttls is not None:
@@ -422,7 +428,7 @@ def _result(run: _Run) -> ProbeResult:
         hostname_error=facts.hostname_error,
         verify_detail=verify_detail,
         partner_versions=run.partner_versions,
-        offered_versions=req.offer.versions,
+        offered_versions=offered_versions,
         cert_requested=client_auth.requested,
         cert_sent=client_auth.sent,
         ca_names_count=ca_count,
@@ -452,7 +458,7 @@ def _result(run: _Run) -> ProbeResult:
         diagnosis=diag.diagnose(result_outcome, ctx),
         error=ctx.error,
         offered={
-            "versions": [registry.version_name(v) for v in req.offer.versions],
+            "versions": [registry.version_name(v) for v in offered_versions],
             "ciphers": "openssl-default"
             if req.offer.suites is None
             else [s.hex for s in req.offer.suites],

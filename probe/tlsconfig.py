@@ -13,6 +13,7 @@ from pathlib import Path
 
 from OpenSSL import SSL, crypto
 
+from .engine import prepare_context
 from .errors import InputError
 from .identity import ClientIdentity, load_certificates
 from .wire import registry
@@ -110,7 +111,8 @@ def _ca_stamp(ca_file: Path | None) -> tuple[object, ...]:
 def build_context(
     offer: Offer, *, identity: ClientIdentity | None, ca_file: Path | None
 ) -> SSL.Context:
-    """The client context for ``offer`` (shared between probes with equal settings)."""
+    """The client context for ``offer`` (shared between probes with equal settings), ready for
+    :class:`probe.engine.ClientEngine`: VERIFY_PEER with the engine's callbacks installed."""
     key = (offer, id(identity), _ca_stamp(ca_file))
     hit = _CACHE.get(key)
     if hit is not None and hit[1] is identity:
@@ -157,4 +159,5 @@ def _new_context(
         for extra in identity.chain:
             ctx.add_extra_chain_cert(extra)
         ctx.use_privatekey(identity.key)  # type: ignore[arg-type]
+    prepare_context(ctx)  # last: a context takes no changes once a connection has used it
     return ctx

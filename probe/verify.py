@@ -128,13 +128,43 @@ def is_ca(cert: x509.Certificate) -> bool:
 
 
 def subject(cert: x509.Certificate) -> str:
-    return _static_info(cert).subject
+    return _summary(cert).static.subject
 
 
 def cert_info(cert: x509.Certificate, now: dt.datetime | None = None) -> CertInfo:
     now = now or dt.datetime.now(dt.UTC)
-    static = _static_info(cert)
-    return dataclasses.replace(static, days_left=(cert.not_valid_after_utc - now).days)
+    entry = _summary(cert)
+    days = (cert.not_valid_after_utc - now).days
+    # CertInfo is frozen, so one copy with this days_left serves every probe that computes it.
+    if entry.info is None or entry.info.days_left != days:
+        entry.info = dataclasses.replace(entry.static, days_left=days)
+    return entry.info
+
+
+class _Summary:
+    __slots__ = ("cert", "info", "static")
+
+    def __init__(self, cert: x509.Certificate, static: CertInfo) -> None:
+        self.cert = cert
+        self.static = static
+        self.info: CertInfo | None = None  # static with the last days_left asked for
+
+
+# Summaries by certificate identity: an entry holds its certificate, so that id() cannot be
+# reused by another object while the entry lives, and an identity match is the same
+# certificate. Equal certificates that are distinct objects go through _static_info (by value).
+# probe.engine hands out one object per certificate, so repeated probes hit here.
+_BY_ID: dict[int, _Summary] = {}
+_BY_ID_MAX = 512
+
+
+def _summary(cert: x509.Certificate) -> _Summary:
+    entry = _BY_ID.get(id(cert))
+    if entry is None or entry.cert is not cert:
+        if len(_BY_ID) >= _BY_ID_MAX:
+            _BY_ID.clear()
+        entry = _BY_ID[id(cert)] = _Summary(cert, _static_info(cert))
+    return entry
 
 
 @functools.lru_cache(maxsize=512)

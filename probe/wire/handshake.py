@@ -63,22 +63,27 @@ class HandshakeMessage:
         return bytes([self.msg_type]) + u24(len(self.body)) + self.body
 
 
+def _message_end(buf: bytes | bytearray, pos: int, max_message: int) -> int | None:
+    """End of the handshake message starting at ``buf[pos]``; ``None`` if incomplete."""
+    if len(buf) - pos < 4:
+        return None
+    length = int.from_bytes(buf[pos + 1 : pos + 4], "big")
+    if length > max_message:
+        raise DecodeError(
+            f"handshake: {handshake_name(buf[pos])} claims {length} bytes (limit {max_message})"
+        )
+    end = pos + 4 + length
+    return end if len(buf) >= end else None
+
+
 def parse_handshake(
     buf: bytes, max_message: int = DEFAULT_MAX_MESSAGE
 ) -> tuple[HandshakeMessage, bytes] | None:
     """One handshake message from the front of ``buf``, or ``None`` if incomplete."""
-    if len(buf) < 4:
+    end = _message_end(buf, 0, max_message)
+    if end is None:
         return None
-    length = int.from_bytes(buf[1:4], "big")
-    if length > max_message:
-        raise DecodeError(
-            f"handshake: {handshake_name(buf[0])} claims {length} bytes (limit {max_message})"
-        )
-    if len(buf) < 4 + length:
-        return None
-    return HandshakeMessage(msg_type=buf[0], body=bytes(buf[4 : 4 + length])), bytes(
-        buf[4 + length :]
-    )
+    return HandshakeMessage(msg_type=buf[0], body=bytes(buf[4:end])), bytes(buf[end:])
 
 
 class Defragmenter:
@@ -102,18 +107,21 @@ class Defragmenter:
         return 4 + int.from_bytes(self._buf[1:4], "big")
 
     def feed(self, fragment: bytes) -> list[HandshakeMessage]:
-        self._buf += fragment
+        # Messages are cut from one buffer by position; only an unfinished tail is kept (copied
+        # once), so a record holding several messages costs no re-copy per message.
+        buf = self._buf + fragment if self._buf else bytes(fragment)
         out: list[HandshakeMessage] = []
-        while True:
-            try:
-                got = parse_handshake(self._buf, self._max)
-            except DecodeError:
-                if out:
-                    # Hand out what was whole; the bad header stays and the next feed raises,
-                    # so a ServerHello before a lying Certificate header is not lost.
-                    return out
-                raise
-            if got is None:
+        pos = 0
+        try:
+            while (end := _message_end(buf, pos, self._max)) is not None:
+                out.append(HandshakeMessage(msg_type=buf[pos], body=buf[pos + 4 : end]))
+                pos = end
+        except DecodeError:
+            # Hand out what was whole; the bad header stays and the next feed raises, so a
+            # ServerHello before a lying Certificate header is not lost.
+            self._buf = buf[pos:]
+            if out:
                 return out
-            msg, self._buf = got
-            out.append(msg)
+            raise
+        self._buf = buf[pos:] if pos < len(buf) else b""
+        return out

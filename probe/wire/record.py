@@ -42,7 +42,7 @@ class Record:
         )
 
 
-def check_header(head: bytes) -> int:
+def check_header(head: bytes | bytearray) -> int:
     """Validate a record header (at least 5 bytes) and return the fragment length."""
     ctype, major, length = head[0], head[1], int.from_bytes(head[3:5], "big")
     if ctype not in ContentType._value2member_map_:
@@ -56,20 +56,32 @@ def check_header(head: bytes) -> int:
     return length
 
 
+def locate_record(buf: bytes | bytearray, pos: int = 0) -> int | None:
+    """Where the record starting at ``buf[pos]`` ends, without copying: its fragment is
+    ``buf[pos + 5 : end]``. ``None`` while the record is incomplete; :class:`DecodeError` for a
+    header (even a partial one) that cannot be TLS, exactly as :func:`parse_record` decides.
+    """
+    avail = len(buf) - pos
+    if avail <= 0:
+        return None
+    if avail < HEADER_LEN:
+        if buf[pos] not in ContentType._value2member_map_ or (avail >= 2 and buf[pos + 1] != 3):
+            raise DecodeError(f"record: {bytes(buf[pos:]).hex()} is not a TLS record header")
+        return None
+    length = check_header(buf[pos : pos + HEADER_LEN])
+    end = pos + HEADER_LEN + length
+    if len(buf) < end:
+        return None
+    return end
+
+
 def parse_record(buf: bytes) -> tuple[Record, bytes] | None:
     """One record from the front of ``buf``: ``(record, rest)``, or ``None`` if incomplete.
 
     A partial header is checked as far as it goes, so garbage is rejected early.
     """
-    if not buf:
-        return None
-    if len(buf) < HEADER_LEN:
-        if buf[0] not in ContentType._value2member_map_ or (len(buf) >= 2 and buf[1] != 3):
-            raise DecodeError(f"record: {buf[: len(buf)].hex()} is not a TLS record header")
-        return None
-    length = check_header(buf)
-    end = HEADER_LEN + length
-    if len(buf) < end:
+    end = locate_record(buf)
+    if end is None:
         return None
     rec = Record(
         content_type=buf[0], version=int.from_bytes(buf[1:3], "big"), fragment=bytes(buf[5:end])

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from .errors import DecodeError
 from .handshake import Defragmenter, HandshakeMessage, HandshakeType
 from .messages import ServerHello, parse_server_hello
-from .record import Alert, ContentType, Record, parse_alert, parse_record
+from .record import Alert, ContentType, locate_record, parse_alert
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,7 +44,9 @@ class WireEvent:
 @dataclass(slots=True)
 class _Direction:
     name: str
-    buf: bytes = b""
+    # The unparsed tail (an incomplete record) between two feeds; usually empty, because reads
+    # tend to end on record boundaries, and then records are cut straight from the new data.
+    buf: bytearray = field(default_factory=bytearray)
     defrag: Defragmenter = field(default_factory=Defragmenter)
     encrypted: bool = False
     parsed_bytes: int = 0
@@ -53,6 +55,29 @@ class _Direction:
     records: int = 0  # well-formed records seen
     first_bytes: bytes = b""
     eof: bool = False
+
+
+def _event(
+    d: _Direction,
+    kind: str,
+    version: int,
+    record_len: int,
+    raw: bytes,
+    index: int,
+    *,
+    handshake: HandshakeMessage | None = None,
+    alert: Alert | None = None,
+) -> WireEvent:
+    return WireEvent(
+        direction=d.name,
+        kind=kind,
+        record_version=version,
+        raw=raw,
+        record_len=record_len,
+        handshake=handshake,
+        alert=alert,
+        index=index,
+    )
 
 
 class Transcript:
@@ -78,23 +103,37 @@ class Transcript:
         if d.decode_error is not None or d.parsed_bytes >= self._max_bytes:
             return []
         room = self._max_bytes - d.parsed_bytes
-        d.buf += data[:room]
-        d.parsed_bytes += min(len(data), room)
+        if len(data) > room:
+            data = data[:room]
+        d.parsed_bytes += len(data)
+        # Records are located by position in one buffer (no copy of the rest per record); the
+        # incomplete tail is kept in ``d.buf``, which is all that is held between feeds.
+        buf: bytes | bytearray
+        if d.buf:
+            d.buf += data
+            buf = d.buf
+        else:
+            buf = data
+        # Events are kept once the whole feed is parsed, so all of one feed share an index.
+        index = len(self.events) + self.dropped_events
         new: list[WireEvent] = []
+        pos = 0
         try:
-            while True:
-                got = parse_record(d.buf)
-                if got is None:
-                    break
-                rec, d.buf = got
+            while (end := locate_record(buf, pos)) is not None:
                 d.records += 1
-                new.extend(self._on_record(d, rec))
+                version = (buf[pos + 1] << 8) | buf[pos + 2]
+                new += self._on_record(d, buf[pos], version, buf, pos + 5, end, index)
+                pos = end
                 if d.decode_error is not None:
-                    d.buf = b""
                     break
         except DecodeError as exc:
             d.decode_error = str(exc)
-            d.buf = b""
+        if d.decode_error is not None:
+            d.buf = bytearray()
+        elif buf is d.buf:
+            del d.buf[:pos]
+        elif pos < len(buf):
+            d.buf = bytearray(memoryview(buf)[pos:])
         for ev in new:
             self._keep(ev)
         return new
@@ -108,35 +147,38 @@ class Transcript:
         else:
             self.dropped_events += 1
 
-    def _event(self, d: _Direction, rec: Record, kind: str, **kw: object) -> WireEvent:
-        return WireEvent(
-            direction=d.name,
-            kind=kind,
-            record_version=rec.version,
-            record_len=len(rec.fragment),
-            index=len(self.events) + self.dropped_events,
-            **kw,  # type: ignore[arg-type]
-        )
-
-    def _on_record(self, d: _Direction, rec: Record) -> list[WireEvent]:
-        ctype = rec.content_type
+    def _on_record(
+        self,
+        d: _Direction,
+        ctype: int,
+        version: int,
+        buf: bytes | bytearray,
+        start: int,
+        end: int,
+        index: int,
+    ) -> list[WireEvent]:
+        """The events of the record whose fragment is ``buf[start:end]``."""
+        size = end - start
         if ctype == ContentType.APPLICATION_DATA:
             # Always protected: TLS 1.3 wraps everything after the ServerHello in
             # application_data records, and TLS <= 1.2 application data follows Finished.
-            return [self._event(d, rec, "encrypted", raw=rec.fragment[:64])]
+            raw = bytes(buf[start : min(end, start + 64)])
+            return [_event(d, "encrypted", version, size, raw, index)]
+        fragment = bytes(buf[start:end])
         if ctype == ContentType.CHANGE_CIPHER_SPEC:
             if not self.tls13:  # in TLS 1.3 it is a middlebox-compatibility no-op (§D.4)
                 d.encrypted = True
-            return [self._event(d, rec, "ccs", raw=rec.fragment)]
+            return [_event(d, "ccs", version, size, fragment, index)]
         if d.encrypted:
-            return [self._event(d, rec, "encrypted", raw=rec.fragment[:64])]
+            return [_event(d, "encrypted", version, size, fragment[:64], index)]
         if ctype == ContentType.ALERT:
-            return [self._event(d, rec, "alert", raw=rec.fragment, alert=parse_alert(rec.fragment))]
+            alert = parse_alert(fragment)
+            return [_event(d, "alert", version, size, fragment, index, alert=alert)]
         if ctype == ContentType.HEARTBEAT:
-            return [self._event(d, rec, "heartbeat", raw=rec.fragment[:64])]
+            return [_event(d, "heartbeat", version, size, fragment[:64], index)]
         out = []
-        for msg in d.defrag.feed(rec.fragment):
-            out.append(self._event(d, rec, "handshake", raw=msg.to_bytes(), handshake=msg))
+        for msg in d.defrag.feed(fragment):
+            out.append(_event(d, "handshake", version, size, msg.to_bytes(), index, handshake=msg))
             if d.name == "server" and msg.msg_type == HandshakeType.SERVER_HELLO:
                 self._on_server_hello(msg)
         try:
@@ -147,7 +189,14 @@ class Transcript:
 
     def _on_server_hello(self, msg: HandshakeMessage) -> None:
         sh = parse_server_hello(msg.body)
-        if sh.is_hello_retry_request or self.server_hello is not None:
+        if sh.is_hello_retry_request:
+            # A HelloRetryRequest already fixes TLS 1.3 (RFC 8446 §4.1.4): the compatibility
+            # ChangeCipherSpec that may follow it must not mark either direction encrypted, or
+            # the real ServerHello after the second ClientHello would be lost as "encrypted".
+            if sh.selected_version >= 0x0304:
+                self.tls13 = True
+            return
+        if self.server_hello is not None:
             return
         self.server_hello = sh
         self.server_hello_seen = True
