@@ -270,6 +270,8 @@ OPENSSL_CONFIGS: Final[dict[str, Callable[[TestPKI], list[str | Path]]]] = {
     "tls10-only": lambda p: [*_serve(p.good, p.intermediate), "-tls1",
                              "-cipher", "DEFAULT:@SECLEVEL=0"],
     "tls12-only": lambda p: [*_serve(p.good, p.intermediate), "-tls1_2"],
+    # Only P-384: a client's x25519/P-256 key shares get a HelloRetryRequest (RFC 8446 §4.1.4).
+    "hello-retry": lambda p: [*_serve(p.good, p.intermediate), "-tls1_3", "-groups", "P-384"],
     "tls13-only": lambda p: [*_serve(p.good, p.intermediate), "-tls1_3"],
     # Camellia is in neither OpenSSL 3's DEFAULT, GnuTLS's NORMAL nor Python's default list,
     # and needs no SECLEVEL change. The server answers with alert 40 handshake_failure.

@@ -55,6 +55,22 @@ async def test_connected_tls12_reports_suite_and_group(openssl_peer: Peer, pki: 
     assert r.negotiated.group in ("x25519", "X25519")
 
 
+@pytest.mark.parametrize("openssl_peer", ["hello-retry"], indirect=True)
+async def test_connected_after_hello_retry_request(openssl_peer: Peer, pki: TestPKI) -> None:
+    r = await probe_port(openssl_peer.port, ca=pki.ca, trace=True)
+    assert r.outcome == "connected"
+    assert r.negotiated is not None and r.negotiated.version == "TLSv1.3"
+    assert r.negotiated.group == "secp384r1"
+    assert [t.what for t in r.trace if t.direction == "server"][:2] == [
+        "HelloRetryRequest",
+        "ServerHello",
+    ] or [t.what for t in r.trace if t.direction == "server"][:3] == [
+        "HelloRetryRequest",
+        "ChangeCipherSpec",
+        "ServerHello",
+    ]
+
+
 @pytest.mark.parametrize("gnutls_peer", ["good"], indirect=True)
 async def test_connected_gnutls(gnutls_peer: Peer, pki: TestPKI) -> None:
     r = await probe_port(gnutls_peer.port, ca=pki.ca)

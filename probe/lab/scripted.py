@@ -4,26 +4,25 @@ A bare alert in answer to a ClientHello, a reset, silence, plain text, and the p
 only speak SSL 3.0 or TLS 1.1 with 3DES (which the bundled OpenSSL no longer implements). The
 legacy partners negotiate like the real ones did: they answer any ClientHello with their own
 version (RFC 5246 Appendix E.1: the server picks the lower of the client's and its own) and the
-first suite of theirs the client offers, send their certificate chain and ServerHelloDone, and
-stop there: the key exchange itself is not implemented (the issue stays open for that).
+first suite of theirs the client offers, and complete the RSA handshake in pure Python
+(:mod:`.legacytls`), so an old client connects and exchanges data as it did with them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import struct
 from collections.abc import Awaitable, Callable
 
 import trio
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding, load_pem_private_key
 
 from ..pki import TestPKI, load_certs_pem
-from ..wire.extensions import Extension, renegotiation_info
-from ..wire.messages import build_certificate, build_server_hello, build_server_hello_done
-from ..wire.record import build_alert, build_records
+from ..wire.record import build_alert
 from .catalog import Scenario
+from .legacytls import Partner, serve_legacy
 from .tlsserver import read_client_hello
 
 Handler = Callable[[trio.SocketStream], Awaitable[None]]
@@ -79,39 +78,16 @@ TLS11_3DES_SUITES = (0x000A,)  # the z/OS trace: "Using V3 cipher specification 
 
 
 def legacy_handler(pki: TestPKI, version: int, suites: tuple[int, ...]) -> Handler:
+    """A partner that speaks only ``version`` with ``suites`` (RSA key exchange), serving the
+    lab's ``good`` identity (RSA 2048): the handshake and the connection are in legacytls."""
     chain = tuple(c.public_bytes(Encoding.DER) for c in load_certs_pem(pki.good.chain))
+    key = load_pem_private_key(pki.good.key.read_bytes(), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError(f"{pki.good.key}: the legacy partners need an RSA key")
+    partner = Partner(version=version, suites=suites, chain=chain, key=key)
 
     async def handler(stream: trio.SocketStream) -> None:
-        first = await read_client_hello(stream)
-        hello = first.hello
-        if hello is None:
-            return
-        offered_max = hello.legacy_version
-        if offered_max < version:
-            await _send(stream, build_alert(70, version=version))
-            return
-        suite = next((s for s in suites if s in hello.suites), None)
-        if suite is None:
-            await _send(stream, build_alert(40, version=version))
-            return
-        # The z/OS trace's TLS 1.1 ServerHello carries an empty renegotiation_info (RFC 5746);
-        # an SSL 3.0 partner of the IBM i era sends no extension block at all.
-        exts: tuple[Extension, ...] | None = None
-        if version >= 0x0301 and hello.offers_secure_renegotiation:
-            exts = (renegotiation_info(),)
-        flight = (
-            build_server_hello(
-                version=version,
-                random=os.urandom(32),
-                session_id=os.urandom(32),
-                cipher_suite=suite,
-                extensions=exts,
-            )
-            + build_certificate(chain)
-            + build_server_hello_done()
-        )
-        await _send(stream, build_records(22, version, flight))
-        await _drain(stream, 10.0)
+        await serve_legacy(stream, partner)
 
     return handler
 
