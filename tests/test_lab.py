@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from labproc import Lab, running_lab
 from probing import causes, probe_port
 
 from probe.errors import InputError
@@ -26,42 +25,10 @@ from probe.lab.server import check_host
 from probe.wire import registry
 
 
-@dataclass(frozen=True)
-class Lab:
-    doc: dict[str, Any]
-    ports: dict[str, int]
-    pki: Path
-
-    @property
-    def ca(self) -> Path:
-        return self.pki / "ca.crt"
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    pki = tmp_path_factory.mktemp("lab-pki")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "probe", "lab", "--json", "--port-base", "0", "--pki-dir", str(pki)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line:
-        proc.kill()
-        pytest.fail(f"lab did not start: {proc.stderr.read() if proc.stderr else ''}")
-    doc = json.loads(line)
-    try:
-        yield Lab(doc=doc, ports={s["name"]: s["port"] for s in doc["scenarios"]}, pki=pki)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            rc = proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-        assert rc == 0, "the lab must exit 0 on SIGTERM"
+    with running_lab(tmp_path_factory.mktemp("lab-pki")) as running:
+        yield running
 
 
 def test_ready_line_lists_every_scenario_with_its_expectation(lab: Lab) -> None:

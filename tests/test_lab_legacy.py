@@ -22,7 +22,6 @@ import importlib.util
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -38,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from labproc import Lab, running_lab
 from probing import causes, probe_port
 
 from probe.lab import legacytls as lt
@@ -66,42 +66,10 @@ def names(codes: tuple[int, ...]) -> set[str]:
 # --- the lab, started as a user starts it -------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Lab:
-    ports: dict[str, int]
-    pki: Path
-
-    @property
-    def ca(self) -> Path:
-        return self.pki / "ca.crt"
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    pki = tmp_path_factory.mktemp("legacy-lab-pki")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "probe", "lab", "--json", "--port-base", "0",
-         "--pki-dir", str(pki), *LEGACY],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line:
-        proc.kill()
-        pytest.fail(f"lab did not start: {proc.stderr.read() if proc.stderr else ''}")
-    doc = json.loads(line)
-    try:
-        yield Lab(ports={s["name"]: s["port"] for s in doc["scenarios"]}, pki=pki)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            rc = proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-        stderr = proc.stderr.read() if proc.stderr else ""
-        assert rc == 0, "the lab must exit 0 on SIGTERM"
-        assert "internal error" not in stderr, stderr
+    with running_lab(tmp_path_factory.mktemp("legacy-lab-pki"), *LEGACY) as running:
+        yield running
 
 
 # --- sslyze ---------------------------------------------------------------------------------------

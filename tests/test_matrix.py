@@ -3,28 +3,21 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from labproc import running_lab
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, int], Path]]:
     pki = tmp_path_factory.mktemp("matrix-lab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "probe", "lab", "--json", "--port-base", "0", "--pki-dir", str(pki),
-         "client-cert-required", "tls10-only", "no-shared-cipher"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    doc = json.loads(proc.stdout.readline())
-    yield {s["name"]: s["port"] for s in doc["scenarios"]}, pki
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(10)
+    names = ("client-cert-required", "tls10-only", "no-shared-cipher")
+    with running_lab(pki, *names) as running:
+        yield running.ports, pki
 
 
 def matrix(*args: str | Path) -> tuple[int, dict[tuple[str, str, str], str], str]:

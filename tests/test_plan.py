@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from junitparser import JUnitXml
+from labproc import running_lab
 from peers import openssl_server
 
 from probe.pki import (
@@ -62,18 +63,8 @@ def free_block(n: int) -> int:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
     pki = tmp_path_factory.mktemp("plan-lab-pki")
     base = free_block(26)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "probe", "lab", "--json", "--port-base", str(base),
-         "--pki-dir", str(pki)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert line, proc.stderr.read() if proc.stderr else ""
-    assert json.loads(line)["ready"]
-    yield base, pki
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(10)
+    with running_lab(pki, port_base=base):
+        yield base, pki
 
 
 def test_the_lab_plan_passes(lab: tuple[int, Path], tmp_path: Path) -> None:
