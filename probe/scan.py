@@ -14,7 +14,8 @@ the two apart: the same pick both times means the server decides.
 
 A version whose big hello gets EOF or garbage (old middleware that chokes on long suite lists or
 extensions) is tried again with a small, extension-free hello of common suites; if that works,
-the version is enumerated in small chunks and the intolerance is reported.
+the version is enumerated in small chunks and the intolerance is reported. Chunks only order
+their own suites, so with server order the accepted ones are drained once more together.
 
 Groups come from the same engine: TLS 1.3 with an empty key_share, so the server answers with a
 HelloRetryRequest naming its group; TLS 1.2 from the ServerKeyExchange of an ECDHE suite.
@@ -221,6 +222,17 @@ class Scanner:
         else:
             return VersionResult(version=name, supported=False, server_order=None, ciphers=())
         server_order = await self._order(version, accepted, small)
+        note = None
+        if small and server_order:
+            # Each chunk was drained in the server's order, but their concatenation is not its
+            # order: drain the accepted suites once more, alone, in one short hello.
+            again: list[int] = []
+            if len(accepted) <= CHUNK:
+                again = await self._drain(version, tuple(accepted), True)
+            if sorted(again) == sorted(accepted):
+                accepted = again
+            else:
+                note = f"server order known only within chunks of {CHUNK} suites"
         if server_order is False:
             accepted = [c for c in suites if c in accepted]  # our (registry) order
         return VersionResult(
@@ -229,6 +241,7 @@ class Scanner:
             server_order=server_order,
             ciphers=tuple(suite_info(c) for c in accepted),
             intolerance=intolerance,
+            note=note,
         )
 
     # -- groups and certificates ----------------------------------------------------------------
