@@ -32,6 +32,10 @@ class DiagContext:
     ca_names_count: int = 0
     ca_names_bytes: int = 0
     chains_to_requested_ca: bool | None = None
+    ca_names: tuple[str, ...] = ()  # the CA names of the CertificateRequest, readable
+    cert_subject: str | None = None  # the client certificate given (sent or not)
+    cert_issuer: str | None = None
+    cert_expired_on: str | None = None  # the client certificate's notAfter, if already past
     starttls_reply: str | None = None
     starttls_problem: str | None = None
     first_bytes: bytes = b""
@@ -106,6 +110,37 @@ _UNTRUSTED_CAUSE = {
 }
 
 
+# How many of the server's CA names a detail line shows; the count says how many there were.
+SHOWN_CA_NAMES = 3
+
+
+def _wanted(ctx: DiagContext) -> str:
+    """The CA names the server asked for: the first few and how many."""
+    names = ctx.ca_names
+    if not names:
+        return "no CA named in its request (any CA it trusts)"
+    shown = "; ".join(names[:SHOWN_CA_NAMES])
+    if len(names) == 1:
+        return f"1 CA: {shown}"
+    if len(names) <= SHOWN_CA_NAMES:
+        return f"{len(names)} CAs: {shown}"
+    return f"{len(names)} CAs, the first {SHOWN_CA_NAMES}: {shown}; ..."
+
+
+def _client_cert_detail(ctx: DiagContext, alert_text: str | None) -> str:
+    """What was sent and what was wanted, for client_cert_required / client_cert_rejected."""
+    if ctx.cert_sent and ctx.cert_subject:
+        sent = f"sent {ctx.cert_subject}"
+    elif ctx.cert_subject:
+        sent = f"{ctx.cert_subject} was given but not sent"
+    else:
+        sent = "no client certificate sent"
+    parts = [p for p in (alert_text, sent) if p]
+    if ctx.cert_requested:
+        parts.append(f"the server wanted {_wanted(ctx)}")
+    return "; ".join(parts)
+
+
 def pick_causes(outcome: str, ctx: DiagContext) -> list[tuple[str, str | None]]:
     """Cause ids (most likely first) with a detail line from this probe's facts."""
     alert_text = (
@@ -141,17 +176,30 @@ def pick_causes(outcome: str, ctx: DiagContext) -> list[tuple[str, str | None]]:
     elif outcome == "cipher_mismatch":
         out.append(("insufficient_security" if ctx.alert == 71 else "no_shared_cipher", alert_text))
     elif outcome == "client_cert_required":
-        out.append(("client_cert_missing", alert_text))
+        out.append(("client_cert_missing", _client_cert_detail(ctx, alert_text)))
     elif outcome == "client_cert_rejected":
         cid = _CLIENT_CERT_BY_ALERT.get(ctx.alert or 0, "client_cert_bad")
         if ctx.chains_to_requested_ca is False:
+            issuer = f" (issued by {ctx.cert_issuer})" if ctx.cert_issuer else ""
             out.append(
                 (
                     "client_cert_no_matching_ca",
-                    "our certificate does not chain to any CA the server named",
+                    f"our certificate {ctx.cert_subject or ''}{issuer} does not chain to any CA"
+                    f" the server named; it wanted {_wanted(ctx)}",
                 )
             )
-        out.append((cid, alert_text))
+        if ctx.cert_expired_on and cid != "client_cert_expired":
+            # Servers differ in the alert (OpenSSL 45, GnuTLS 49 access_denied, others 42):
+            # a certificate past its notAfter explains any of them, so it comes first.
+            out.insert(
+                0,
+                (
+                    "client_cert_expired",
+                    f"our certificate {ctx.cert_subject} expired on {ctx.cert_expired_on};"
+                    f" the server answered {alert_text or 'with a rejection'}",
+                ),
+            )
+        out.append((cid, _client_cert_detail(ctx, alert_text)))
     elif outcome == "server_cert_untrusted":
         if any(c in (66, 67, 68) for c in ctx.verify_codes):
             out.append(("server_cert_weak_key", ctx.verify_detail))

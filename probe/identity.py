@@ -43,6 +43,44 @@ class ClientIdentity:
     def expired(self) -> bool:
         return self.cert.not_valid_after_utc < dt.datetime.now(dt.UTC)
 
+    @property
+    def subject(self) -> str:
+        return self.cert.subject.rfc4514_string()
+
+
+def validity_warning(identity: ClientIdentity, *, now: dt.datetime | None = None) -> str | None:
+    """One line for stderr, before connecting, when the client certificate is outside its
+    validity period; None when it is within it.
+
+    Only a warning: sending an expired certificate on purpose is a legitimate test of how a
+    partner reacts (alert 45 certificate_expired from OpenSSL, GnuTLS and System SSL alike),
+    so the probe still runs; the user should just not be surprised by the rejection.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    cert = identity.cert
+    where = f"client certificate {identity.subject} ({identity.source})"
+    if cert.not_valid_after_utc < now:
+        ago = _days(now - cert.not_valid_after_utc)
+        return (
+            f"warning: the {where} expired on {cert.not_valid_after_utc:%Y-%m-%d} ({ago} ago);"
+            " probing anyway, expect the server to reject it (alert 45 certificate_expired)"
+        )
+    if cert.not_valid_before_utc > now:
+        ahead = _days(cert.not_valid_before_utc - now)
+        return (
+            f"warning: the {where} is not valid before"
+            f" {cert.not_valid_before_utc:%Y-%m-%d} (in {ahead}); probing anyway, expect the"
+            " server to reject it"
+        )
+    return None
+
+
+def _days(delta: dt.timedelta) -> str:
+    if delta < dt.timedelta(days=1):
+        hours = max(1, int(delta.total_seconds() // 3600))
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{delta.days} day{'s' if delta.days != 1 else ''}"
+
 
 def read_input_file(path: Path, what: str) -> bytes:
     try:

@@ -1,4 +1,4 @@
-"""The only code that awaits sockets: TCP connect, the FTP upgrade, and the handshake pump.
+"""The only code that awaits sockets: TCP connect, the plaintext upgrade, and the handshake pump.
 
 Every read is bounded in size (``READ_CHUNK``, ``MAX_HANDSHAKE_BYTES``) and in time (the caller's
 cancel scopes), so silence, one byte per second and endless records all end in a result.
@@ -21,12 +21,11 @@ from typing import Any
 import trio
 
 from .engine import ClientEngine, Step
-from .starttls import FTPReplyReader, Reply, ReplyError
+from .upgrade import DEFAULT_CLIENT_NAME, MAX_STARTTLS_BYTES, FTPProtect, StartTLSLog, dialog_for
 
 READ_CHUNK = 16 * 1024
 # A real handshake is a few KB; 32,750+ bytes of CA names and long chains stay well below this.
 MAX_HANDSHAKE_BYTES = 2 * 1024 * 1024
-MAX_STARTTLS_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,69 +116,75 @@ async def send(stream: trio.SocketStream, data: bytes) -> bool:
     return True
 
 
-# --- FTP AUTH TLS (RFC 4217 §4) ---------------------------------------------------------------
+# --- the plaintext upgrade (probe.upgrade holds the conversations) ----------------------------
 
 
-@dataclass(slots=True)
-class StartTLSLog:
-    lines: list[str]
-    upgraded: bool = False
-    problem: str | None = None
-    reply: Reply | None = None
+def _address_literal(stream: trio.SocketStream) -> str:
+    """Our end's address as an SMTP address literal (RFC 5321 §4.1.3): what EHLO names when
+    the client has no host name of its own to give."""
+    try:
+        host = str(stream.socket.getsockname()[0])
+    except OSError:
+        return DEFAULT_CLIENT_NAME
+    return f"[IPv6:{host}]" if ":" in host else f"[{host}]"
 
 
-async def _ftp_reply(
-    stream: trio.SocketStream, reader: FTPReplyReader, log: StartTLSLog
-) -> Reply | None:
-    total = 0
+async def starttls(stream: trio.SocketStream, protocol: str) -> StartTLSLog:
+    """Run ``protocol``'s upgrade dialog over ``stream`` until the server agrees, refuses or
+    breaks it; the caller's cancel scope is the deadline. Every engine upgrades through here
+    (probe, scan, the partner-version hellos), so they all speak each protocol alike."""
+    dialog = dialog_for(protocol, client_name=_address_literal(stream))
+    out = dialog.start()
     while True:
+        if out and not await send(stream, out):
+            dialog.eof()
+            break
+        if dialog.done:
+            break
         data = await receive(stream)
         if not data:
-            log.problem = "the server closed the connection"
-            return None
-        total += len(data)
-        if total > MAX_STARTTLS_BYTES:
-            log.problem = f"more than {MAX_STARTTLS_BYTES} bytes without a complete reply"
-            return None
-        if data[:1] == b"\x16" and not log.lines:
-            log.problem = "the server speaks TLS at once (implicit TLS?); try --starttls none"
-            return None
-        try:
-            replies = reader.feed(data)
-        except ReplyError as exc:
-            log.problem = str(exc)
-            return None
-        for r in replies:
-            log.lines.extend(f"S: {line}" for line in r.lines)
-        # 1xx replies are preliminary (RFC 959 §4.2.1): keep reading for the real one.
-        final = [r for r in replies if r.code >= 200]
-        if final:
-            return final[0]
+            dialog.eof()
+            break
+        out = dialog.feed(data)
+    return dialog.log
 
 
-async def ftp_auth_tls(stream: trio.SocketStream) -> StartTLSLog:
-    log = StartTLSLog(lines=[])
-    reader = FTPReplyReader()
-    banner = await _ftp_reply(stream, reader, log)
-    if banner is None:
-        return log
-    if banner.code != 220:
-        log.problem = f"FTP greeting {banner.code}, expected 220"
-        log.reply = banner
-        return log
-    log.lines.append("C: AUTH TLS")
-    if not await send(stream, b"AUTH TLS\r\n"):
-        log.problem = "the server closed the connection"
-        return log
-    reply = await _ftp_reply(stream, reader, log)
-    if reply is None:
-        return log
-    log.reply = reply
-    if reply.code != 234:
-        log.problem = f"AUTH TLS answered {reply.code}, not 234"
-        return log
-    log.upgraded = True
-    return log
+async def ftp_protect(stream: trio.SocketStream, engine: ClientEngine, log: StartTLSLog) -> PostEnd:
+    """After an FTP AUTH TLS handshake: PBSZ 0 and PROT P over TLS (RFC 4217 §8-9), replies
+    into ``log``. Stands in for `read_after_handshake`: a TLS 1.3 server that rejects our
+    certificate says so on this first read, and its alert ends the exchange the same way."""
+    dialog = FTPProtect(log)
+    _write_application(engine, dialog.start())
+    collected = b""
+    while not dialog.done:
+        out = engine.take_outgoing()
+        if out and not await send(stream, out):
+            return PostEnd(how="eof", data=collected)
+        how, data = engine.read_application()
+        if how == "data":
+            collected += data
+            if len(collected) > MAX_STARTTLS_BYTES:
+                return PostEnd(how="data", data=collected[:256])
+            _write_application(engine, dialog.feed(data))
+            continue
+        if how in ("closed", "failed"):
+            return PostEnd(how=how, data=collected)
+        chunk = await receive(stream)
+        if not chunk:
+            engine.receive_eof()
+            how, data = engine.read_application()
+            return PostEnd(how="closed" if how == "closed" else "eof", data=collected + data)
+        engine.receive(chunk)
+    out = engine.take_outgoing()
+    if out:
+        await send(stream, out)
+    return PostEnd(how="data", data=collected[:256])
+
+
+def _write_application(engine: ClientEngine, data: bytes) -> None:
+    if data:
+        # A few bytes of FTP command: the memory BIO takes them whole (no WantWrite).
+        engine.conn.sendall(data)
 
 
 # --- the handshake pump -------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from .result import (
 from .target import Target
 from .tlsconfig import Offer, build_context
 from .trace import trace_entries
+from .upgrade import StartTLSLog
 from .wire import registry
 from .wire.errors import DecodeError
 from .wire.handshake import HandshakeType
@@ -53,7 +54,7 @@ DEFAULT_GRACE = 0.3
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProbeRequest:
     target: Target
-    starttls: str = "none"  # already resolved: "none" | "ftp"
+    starttls: str = "none"  # already resolved: "none" or a protocol of probe.upgrade.DIALOGS
     sni: str | None = None
     offer: Offer
     identity: ClientIdentity | None = None
@@ -75,7 +76,7 @@ class _Run:
     timings: dict[str, float]
     tcp_failure: net.TcpFailure | None = None
     timed_out_in: str | None = None
-    starttls: net.StartTLSLog | None = None
+    starttls: StartTLSLog | None = None
     engine: ClientEngine | None = None
     pump: net.PumpEnd | None = None
     post: net.PostEnd | None = None
@@ -127,10 +128,10 @@ async def run_probe(req: ProbeRequest) -> ProbeResult:
 
 async def _after_connect(run: _Run, stream: trio.SocketStream, mark: Callable[[str], None]) -> None:
     req = run.req
-    if req.starttls == "ftp":
+    if req.starttls != "none":
         log = None
         with trio.move_on_after(req.timeout):
-            log = await net.ftp_auth_tls(stream)
+            log = await net.starttls(stream, req.starttls)
         mark("starttls")
         if log is None:
             run.timed_out_in = "starttls"
@@ -158,7 +159,14 @@ async def _after_connect(run: _Run, stream: trio.SocketStream, mark: Callable[[s
         return
     run.pump = pump
     if pump.how == "done":
-        run.post = await net.read_after_handshake(stream, engine, req.grace)
+        if req.starttls == "ftp" and run.starttls is not None and req.grace > 0:
+            # FTPS clients protect the data channel next; the replies are findings, and the
+            # exchange is also the first read after the handshake (as below).
+            with trio.move_on_after(max(req.grace, min(req.timeout, 2.0))):
+                run.post = await net.ftp_protect(stream, engine, run.starttls)
+            run.post = run.post or net.PostEnd(how="quiet")
+        else:
+            run.post = await net.read_after_handshake(stream, engine, req.grace)
         mark("post_handshake")
         out = engine.close_notify()
         sent = net.send_now(stream, out)
@@ -434,7 +442,13 @@ def _result(run: _Run) -> ProbeResult:
         ca_names_count=ca_count,
         ca_names_bytes=client_auth.ca_names_bytes,
         chains_to_requested_ca=client_auth.chains_to_requested_ca,
-        starttls_reply=run.starttls.reply.text if run.starttls and run.starttls.reply else None,
+        ca_names=client_auth.ca_names,
+        cert_subject=req.identity.subject if req.identity else None,
+        cert_issuer=req.identity.cert.issuer.rfc4514_string() if req.identity else None,
+        cert_expired_on=f"{req.identity.cert.not_valid_after_utc:%Y-%m-%d}"
+        if req.identity and req.identity.expired
+        else None,
+        starttls_reply=run.starttls.reply if run.starttls else None,
         starttls_problem=run.starttls.problem if run.starttls else None,
         first_bytes=engine.transcript.first_bytes("server") if engine else b"",
         error=(

@@ -164,10 +164,12 @@ async def exchange(
         if isinstance(got, net.TcpFailure):
             return HelloAnswer(kind="tcp_error", detail=got.message)
         async with got as stream:
-            if starttls == "ftp":
-                log = await net.ftp_auth_tls(stream)
+            if starttls != "none":
+                log = await net.starttls(stream, starttls)
                 if not log.upgraded:
-                    return HelloAnswer(kind="tcp_error", detail=log.problem or "AUTH TLS refused")
+                    return HelloAnswer(
+                        kind="tcp_error", detail=log.problem or f"{starttls} upgrade refused"
+                    )
             if not await net.send(stream, hello):
                 return HelloAnswer(kind="eof")
             if sslv2:

@@ -105,7 +105,6 @@ def bad_input_cases(pki: TestPKI, tmp: Path) -> list[tuple[str, list[str | Path]
         ("bad version", ["--tls", "1.4"], ["--tls"]),
         ("ssl3 in the engine", ["--tls", "ssl3"], ["SSLv3", "cannot speak"]),
         ("min above max", ["--tls-min", "1.3", "--tls-max", "1.2"], ["above"]),
-        ("starttls not built", ["--starttls", "smtp"], ["not implemented yet"]),
         ("starttls unknown", ["--starttls", "gopher"], ["choose one of"]),
         ("mq channel too long", ["--mq-channel", "X" * 21], ["MQ channel"]),
         ("key without cert", ["--key", pki.client.key], ["--key needs --cert"]),

@@ -167,8 +167,17 @@ async def test_openssl_server(pki: TestPKI, case: Case) -> None:
 
 
 def test_every_openssl_config_is_exercised() -> None:
-    tested_elsewhere = {"client-cert-required-tls13"}  # test_openssl_client_cert_*
+    tested_elsewhere = {"client-cert-required-tls13", "hello-retry"}  # tests below
     assert {c.config for c in OPENSSL_CASES} | tested_elsewhere == set(OPENSSL_CONFIGS)
+
+
+async def test_hello_retry_config_sends_a_hello_retry_request(pki: TestPKI) -> None:
+    # s_client offers x25519 (and P-256) shares; the server wants P-384, so it asks again: two
+    # ClientHellos go out (s_client -msg labels the HelloRetryRequest "ServerHello").
+    with openssl_server(openssl_args(pki, "hello-retry")) as peer:
+        run = await s_client(peer.port, ca=pki.ca)
+    assert run.out.count(", ClientHello") == 2, run.out
+    assert_in(run, "Protocol version: TLSv1.3", "Verification: OK")
 
 
 async def test_missing_intermediate_differs_from_unknown_ca(pki: TestPKI, tmp_path: Path) -> None:
