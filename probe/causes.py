@@ -14,6 +14,7 @@ File shape::
     scenario = "no-shared-cipher"   # optional: lab scenario that reproduces it
     side     = "both"               # local | remote | both: where the fix usually belongs
     alerts   = [40]                 # optional: TLS alert numbers that point at this cause
+    terms    = ["cipher mismatch"]  # optional: operators' words for it ("explain" finds them)
     [[cause.<id>.vendor]]
     product    = "IBM MQ"           # IBM MQ | z/OS System SSL | IBM i | Transfer CFT
     codes      = ["AMQ9631"]        # may be empty when the entry states a fact, not a code
@@ -72,7 +73,7 @@ _CODE_RE: dict[str, re.Pattern[str]] = {
 }
 _SUMMARY_MAX = 200
 
-_CAUSE_KEYS = {"outcome", "summary", "fix", "scenario", "side", "alerts", "vendor"}
+_CAUSE_KEYS = {"outcome", "summary", "fix", "scenario", "side", "alerts", "vendor", "terms"}
 _CAUSE_REQUIRED = {"outcome", "summary", "fix", "side"}
 _VENDOR_KEYS = {"product", "codes", "where", "text", "confidence", "source"}
 
@@ -120,6 +121,7 @@ class Cause:
     side: str
     vendor: tuple[VendorCode, ...]
     alerts: tuple[int, ...] = ()
+    terms: tuple[str, ...] = ()  # phrases operators use for it ("expired cert", "missing CA")
 
 
 def _default_path() -> Path:
@@ -185,6 +187,7 @@ def _parse_cause(path: Path, key: str, cid: str, body: dict[str, Any]) -> Cause:
             )
     side = _choice(path, f"{key}.side", body["side"], SIDES)
     alerts = _alerts(path, f"{key}.alerts", body.get("alerts", []))
+    terms = _terms(path, f"{key}.terms", body.get("terms", []))
     raw_vendor = body.get("vendor", [])
     if not isinstance(raw_vendor, list):
         raise CauseDataError(path, f"{key}.vendor", "expected [[...vendor]] entries")
@@ -200,6 +203,7 @@ def _parse_cause(path: Path, key: str, cid: str, body: dict[str, Any]) -> Cause:
         side=side,
         vendor=vendor,
         alerts=alerts,
+        terms=terms,
     )
 
 
@@ -278,6 +282,12 @@ def _choice(path: Path, key: str, value: object, choices: tuple[str, ...]) -> st
     return text
 
 
+def _terms(path: Path, key: str, value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise CauseDataError(path, key, f"expected a list of phrases, got {_tname(value)}")
+    return tuple(_str(path, f"{key}[{j}]", item) for j, item in enumerate(value))
+
+
 def _alerts(path: Path, key: str, value: object) -> tuple[int, ...]:
     if not isinstance(value, list):
         raise CauseDataError(path, key, f"expected a list of alert numbers, got {_tname(value)}")
@@ -297,6 +307,7 @@ def _alerts(path: Path, key: str, value: object) -> tuple[int, ...]:
 # ---------------------------------------------------------------------------------------------
 
 _PREFIXED = re.compile(r"(RC|MQRC|CMS|FTP)\s*(-?[0-9A-F]+)\Z")
+_LOOSE_PREFIX = re.compile(r"(RC|GSK|MQRC|CMS|FTP)\s*[:=]\s*|GSK\s+(?=-?\d)")
 _CR = re.compile(r"CR\s*=\s*(-?\d+)\Z")
 
 
@@ -304,6 +315,8 @@ def normalize_code(text: str) -> str:
     """A user's spelling of a vendor code in the data's form: ``rc428`` -> ``RC 428``,
     ``cr = 48`` -> ``CR=48``, ``amq9631`` -> ``AMQ9631``."""
     s = " ".join(text.strip().upper().split())
+    # "RC: 401" (EZD1287I), "rc=-93", "GSK 406": the same return codes.
+    s = _LOOSE_PREFIX.sub(lambda m: ("RC" if m.group(0).startswith("GSK") else m.group(1)) + " ", s)
     if m := _CR.match(s):
         return f"CR={int(m.group(1))}"
     if m := _PREFIXED.match(s):

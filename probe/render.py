@@ -17,13 +17,21 @@ def _kv(label: str, value: str) -> str:
     return f"  {label:<10}{value}"
 
 
-def render_trace(entries: tuple[TraceEntry, ...]) -> list[str]:
-    lines = ["", "Trace (client ──> server, server <── ):"]
+TRACE_TITLE = "Trace (client ──> server, server <── ):"
+
+
+def render_trace(
+    entries: tuple[TraceEntry, ...] | list[TraceEntry], *, title: str | None = TRACE_TITLE
+) -> list[str]:
+    """The ladder of ``probe --trace`` and ``decode``: one entry per message, its fields, then
+    the first 128 bytes of its hex (all of it is in the JSON). A direction the bytes cannot
+    tell (a dump) is drawn ``───``."""
+    lines = ["", title] if title else []
     for e in entries:
-        arrow = "──>" if e.direction == "client" else "<──"
+        arrow = {"client": "──>", "server": "<──"}.get(e.direction, "───")
         lines.append(f"  {arrow} {e.what}   [{e.record}]")
         lines.extend(f"        {d}" for d in e.detail)
-        hexs = e.hex
+        hexs = e.hex.split(" ", 1)[0]
         for i in range(0, min(len(hexs), 256), 64):
             lines.append(
                 "        " + " ".join(hexs[j : j + 8] for j in range(i, min(i + 64, len(hexs)), 8))
@@ -182,4 +190,139 @@ def render_scan(r: Any) -> str:
         f" {yes_no[r.extended_master_secret]}; {r.connections} connections in"
         f" {r.timings_ms.get('total', 0):.0f} ms"
     )
+    return "\n".join(lines)
+
+
+# --- decode -----------------------------------------------------------------------------------
+
+_DUMP_STYLES = {
+    "cft": "Transfer CFT trace",
+    "offset": "offset dump (z/OS, xxd, hexdump, Wireshark)",
+    "msg": "openssl -msg / tlsprobe ladder",
+    "plain": "plain hex",
+    "json": "tlsprobe --trace JSON",
+}
+
+
+def _item_entry(it: Any) -> TraceEntry:
+    """A decoded item as a ladder entry (the same shape ``probe --trace`` shows)."""
+    recs = it.records
+    if not recs:
+        record = "no record header"
+    elif len(recs) == 1:
+        r = recs[0]
+        record = f"{r.content_type_name} {r.version} len {r.length}"
+        if r.present < r.length:
+            record += f", {r.present} present"
+    else:
+        record = f"{len(recs)} records, {recs[0].version}"
+    what = it.name + (f"  ({it.missing} bytes missing)" if it.missing else "")
+    return TraceEntry(
+        direction=it.direction or "unknown",
+        what=what,
+        record=record,
+        hex=it.hex,
+        detail=(*it.details, *(f"! {p}" for p in it.problems)),
+    )
+
+
+def render_decode(r: Any) -> str:
+    """``tlsprobe decode``: chunk by chunk, the items as a ladder with their fields."""
+    styles = ", ".join(_DUMP_STYLES.get(s, s) for s in r.styles)
+    lines = [f"tlsprobe decode: {len(r.chunks)} chunk(s), {r.bytes} bytes ({styles})"]
+    if r.summary:
+        lines.append("")
+        lines.append("Summary:")
+        lines.extend(f"  {s}" for s in r.summary)
+    if r.notes:
+        lines.append("")
+        lines.append("Notes:")
+        lines.extend(f"  {n}" for n in r.notes)
+    lines.append("")
+    lines.append("Messages (client ──> server, server <── , ─── direction not in the bytes):")
+    by_chunk: dict[int, list[Any]] = {}
+    for it in r.items:
+        by_chunk.setdefault(it.chunk, []).append(it)
+    for c in r.chunks:
+        where = f"line {c.line}"
+        if c.start_offset is not None:
+            where += f", offset {c.start_offset:#x}"
+        facts = [f"{c.bytes} bytes"]
+        if c.direction in ("sent", "received"):
+            facts.insert(0, c.direction)
+        if c.announced is not None and c.announced != c.bytes:
+            facts.append(f"the log announced {c.announced}")
+        label = f": {c.label}" if c.label else ""
+        lines.append("")
+        lines.append(f"  · {where}{label} ({', '.join(facts)})")
+        lines.extend(f"    note: {n}" for n in c.notes)
+        entries = [_item_entry(it) for it in by_chunk.get(c.index, [])]
+        lines.extend(render_trace(entries, title=None))
+    return "\n".join(lines)
+
+
+# --- explain ----------------------------------------------------------------------------------
+
+
+def _tag(confidence: str) -> str:
+    return _CONFIDENCE.get(confidence, "")
+
+
+def render_explain(e: Any) -> str:
+    """``tlsprobe explain``: meaning, where to look, causes and fixes, the other end's codes,
+    the lab scenario. Unconfirmed entries carry their label."""
+    if not e.found:
+        lines = [f"tlsprobe explain: no known code matches {e.query!r}."]
+        if e.suggestions:
+            lines.append("Closest known: " + ", ".join(e.suggestions))
+        lines.append(
+            "Known forms: AMQ9631, CSQX631E, 'RC 428', CR=48, 'alert 40', CPDBC81, TCP2550, "
+            "0335304B, -93, or a log line that contains one."
+        )
+        return "\n".join(lines)
+    lines = [e.title]
+    if e.meaning:
+        lines.append(_kv("meaning", e.meaning + (" [unconfirmed]" if e.unconfirmed else "")))
+    if e.look_at:
+        lines.append(_kv("look at", e.look_at))
+    for c in e.context:
+        lines.append(_kv("also in", f"{c.code}: {c.meaning}" if c.meaning else c.code))
+    for a in e.also:
+        lines.append(_kv("or", a))
+    if len(e.meanings) > 1 or (e.meanings and e.meanings[0].text != e.meaning):
+        lines.append("")
+        lines.append("What each product means by it:")
+        for m in e.meanings:
+            lines.append(f"  {m.product} {m.code} ({m.where}): {m.text}{_tag(m.confidence)}")
+    if e.causes:
+        lines.append("")
+        lines.append("Likely causes:")
+        for i, c in enumerate(e.causes, 1):
+            lines.append(f"  {i}. {c.summary}  [{c.id}]{_tag(c.confidence)}")
+            lines.append(f"     look at: {c.look_at}")
+            lines.append(f"     fix: {c.fix}")
+    groups = (
+        ("other end", "At the other end of the link:"),
+        ("same number", "Same alert number:"),
+        ("logged with it", "Logged with it:"),
+        ("logged for it", "What the products log for it:"),
+        ("in this family", "Codes in this family:"),
+        ("other product", "Other products, same failure:"),
+    )
+    for relation, heading in groups:
+        rows = [r for r in e.related if r.relation == relation]
+        if not rows:
+            continue
+        lines.append("")
+        lines.append(heading)
+        for r in rows:
+            lines.append(
+                f"  {r.product} {', '.join(r.codes)} ({r.where}): {r.text}{_tag(r.confidence)}"
+            )
+    if e.scenarios:
+        lines.append("")
+        lines.append("Reproduce it in the lab:")
+        for s in e.scenarios:
+            lines.append(f"  {s.name}: {s.summary} (the probe then says {s.expect_outcome})")
+            lines.extend(f"    {cmd}" for cmd in s.commands)
     return "\n".join(lines)

@@ -1,0 +1,676 @@
+"""``tlsprobe explain CODE``: what a code from a log means and what to do about it.
+
+Theory of operation
+-------------------
+Operators paste what they see: ``AMQ9631``, ``CSQX631E``, ``RC 428``, ``RC: 401``, ``GSK 406``,
+``CR = 71``, ``alert 116``, ``handshake_failure``, ``CPDBC81``, ``TCP2550``, ``0335304B``,
+``-93``, or a whole line such as ``EZD1287I TTLS Error RC: 438 Initial Handshake``. The query
+is first broken into the codes it contains (:func:`recognize`); the most specific one (a return
+code, reason or alert rather than the message id that carries it) is explained, the others are
+listed as context.
+
+Everything comes from the knowledge base (``profiles/diagnosis.toml`` through
+:mod:`probe.causes`) and the lab catalog; nothing here restates a vendor fact. For a code the
+answer holds: what each product means by it (with its confidence tag: unconfirmed entries are
+labelled), which end most likely has the problem (the cause's ``side`` seen from the end that
+logs the code), the likely causes and fixes, the codes logged with it or at the other end of
+the link (same cause and product, the opposite ``where``: z/OS RC 428 at the server pairs with
+RC 438 at the client), what other products log for the same failure, and the lab scenarios
+that reproduce it with the commands to try. An unknown code is an answer too: ``found`` is
+false and the closest known codes are suggested (the CLI exits 1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .causes import CONFIDENCE_LABELS, Cause, VendorCode, causes_for_alert, load_causes
+from .decode import ALERT_MEANINGS
+from .wire import registry
+
+SCHEMA_VERSION = 1
+_RANK = {"C": 0, "K": 1, "U": 2}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Token:
+    """A code recognised in the query, in the knowledge base's spelling."""
+
+    code: str  # "RC 438", "CR=48", "alert 40", "AMQ9631", "CPDBC" (a family)
+    kind: str  # "vendor" | "alert" | "family" | "message" | "number" | "term"
+    text: str  # as found in the query
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Meaning:
+    product: str
+    code: str
+    where: str  # which end logs it: server | client | either
+    text: str
+    confidence: str
+    confidence_label: str
+    source: str
+    cause: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Related:
+    product: str
+    codes: tuple[str, ...]
+    where: str
+    relation: str  # "other end" | "logged with it" | "other product" | "in this family"
+    text: str
+    confidence: str
+    confidence_label: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CauseInfo:
+    id: str
+    summary: str
+    fix: str
+    side: str  # local | remote | both (where the fix belongs, client = local)
+    look_at: str  # the same, in words, seen from the end that logs the code
+    outcome: str | None
+    scenario: str | None
+    confidence: str  # the best confidence among the entries that led here
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScenarioInfo:
+    name: str
+    summary: str
+    expect_outcome: str
+    cause: str
+    commands: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Context:
+    """Another code in the query, with its headline meaning."""
+
+    code: str
+    kind: str
+    meaning: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Explanation:
+    query: str
+    found: bool
+    code: str | None = None
+    kind: str | None = None
+    title: str | None = None  # "RC 438 (z/OS System SSL)"
+    meaning: str | None = None
+    look_at: str | None = None
+    unconfirmed: bool = False  # no confirmed entry backs the meaning
+    products: tuple[str, ...] = ()
+    meanings: tuple[Meaning, ...] = ()
+    causes: tuple[CauseInfo, ...] = ()
+    related: tuple[Related, ...] = ()
+    scenarios: tuple[ScenarioInfo, ...] = ()
+    context: tuple[Context, ...] = ()
+    also: tuple[str, ...] = ()  # other readings of an ambiguous query ("48": alert, CR, RC)
+    suggestions: tuple[str, ...] = ()
+    schema_version: int = SCHEMA_VERSION
+
+
+# --- recognising codes ------------------------------------------------------------------------
+
+_ALERT_BY_NAME = {name.upper(): code for code in range(256) if (name := registry.alert_name(code))}
+
+# (kind, pattern, spelling). Order matters only for overlapping matches: the first wins.
+_PATTERNS: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
+    (kind, re.compile(pattern), spelling)
+    for kind, pattern, spelling in (
+        ("vendor", r"\bAMQ\s?(\d{4})[EIW]?\b", "AMQ{0}"),
+        ("vendor", r"\bCSQX(\d{3})[EIW]?\b", "CSQX{0}E"),
+        ("vendor", r"\b(?:MQRC|REASON(?:\s+CODE)?)\s*[:=]?\s*(\d{4})\b", "MQRC {0}"),
+        ("gsk_internal", r"\b134CC([0-9A-F]{3})\b", "RC {0}"),
+        ("vendor", r"\b(?:RC|GSK|RETURN\s+CODE)\s*[:=]?\s*(-?\d{1,4})\b", "RC {0}"),
+        ("vendor", r"\bCR\s*=\s*(-?\d{1,3})\b", "CR={0}"),
+        ("alert", r"\bALERT\s*[:#=]?\s*(\d{1,3})\b", "alert {0}"),
+        ("vendor", r"\b(CPDBC[0-9A-F]{2})\b", "{0}"),
+        ("family", r"\bCPDBC(?:\s*NN|\s*XX)?\b", "CPDBC"),
+        ("vendor", r"\b(CPE\d{4}|TCP\d{4})\b", "{0}"),
+        ("vendor", r"\b(?:CMS\s*)?(0335[0-9A-F]{4}|014CE[0-9A-F]{3})\b", "CMS {0}"),
+        ("vendor", r"\b260\s+(PKI\s+\d{3}|TLSDOWN|TLSPARSE)\b", "260 {0}"),
+        ("vendor", r"\b(TLS_ERR_[A-Z_]+)\b", "{0}"),
+        ("vendor", r"\bFTP\s+(\d{3})\b", "FTP {0}"),
+        ("message", r"\b(EZ[A-Z]\d{4}I|EDC\d{4}I|ICH\d{3}I|CFT[A-Z]\d{2}[A-Z])\b", "{0}"),
+    )
+)
+_PRIORITY = {"vendor": 0, "alert": 0, "family": 1, "message": 2, "term": 3, "number": 4}
+
+
+def _norm_words(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9.]+", " ", text.lower()).split())
+
+
+def recognize(query: str, causes: Mapping[str, Cause] | None = None) -> list[Token]:
+    """The codes in ``query``, most specific first (return codes before message ids)."""
+    text = " ".join(query.upper().split())
+    found: list[tuple[int, int, Token]] = []
+    taken: list[tuple[int, int]] = []
+    for kind, pattern, spelling in _PATTERNS:
+        for m in pattern.finditer(text):
+            if any(a < m.end() and m.start() < b for a, b in taken):
+                continue
+            value = " ".join(m.group(1).split()) if m.groups() else m.group(0)
+            if kind == "gsk_internal":  # gsk_strerror: 134CCxxx, xxx = the code in hex
+                kind, value = "vendor", str(int(value, 16))
+            elif value.lstrip("-").isdigit():
+                value = str(int(value))
+            taken.append((m.start(), m.end()))
+            code = spelling.format(value)
+            found.append((_PRIORITY[kind], m.start(), Token(code=code, kind=kind, text=m.group(0))))
+    for m in re.finditer(r"\b[A-Z][A-Z_]{4,}\b", text):
+        if m.group(0) in _ALERT_BY_NAME and not any(a <= m.start() < b for a, b in taken):
+            number = _ALERT_BY_NAME[m.group(0)]
+            found.append(
+                (1, m.start(), Token(code=f"alert {number}", kind="alert", text=m.group(0)))
+            )
+    bare = text.strip()
+    if not found and re.fullmatch(r"-?\d{1,4}", bare):
+        found.append((_PRIORITY["number"], 0, Token(code=str(int(bare)), kind="number", text=bare)))
+    elif not found and re.fullmatch(r"[0-9A-F]{8}", bare):
+        found.append((0, 0, Token(code=f"CMS {bare}", kind="vendor", text=bare)))
+    if not found:
+        data = causes if causes is not None else load_causes()
+        wanted = _norm_words(query)
+        if wanted and any(wanted == _norm_words(t) for c in data.values() for t in c.terms):
+            found.append((3, 0, Token(code=query.strip(), kind="term", text=query.strip())))
+        elif wanted:
+            # A family prefix ("AMQ96", "CSQX6"): several codes start with it.
+            squeezed = bare.replace(" ", "")
+            if len(squeezed) >= 4 and any(
+                code.replace(" ", "").startswith(squeezed) for code in _all_codes(data)
+            ):
+                found.append((1, 0, Token(code=squeezed, kind="family", text=bare)))
+    found.sort(key=lambda f: (f[0], f[1]))
+    seen: set[str] = set()
+    out: list[Token] = []
+    for _, _, tok in found:
+        if tok.code not in seen:
+            seen.add(tok.code)
+            out.append(tok)
+    return out
+
+
+def _all_codes(causes: Mapping[str, Cause]) -> list[str]:
+    return list(dict.fromkeys(code for c in causes.values() for v in c.vendor for code in v.codes))
+
+
+# --- building the answer ----------------------------------------------------------------------
+
+
+def _entries_with(code: str, causes: Mapping[str, Cause]) -> list[tuple[Cause, VendorCode]]:
+    return [(c, v) for c in causes.values() for v in c.vendor if code in v.codes]
+
+
+def _meaning(cause: Cause, v: VendorCode, code: str) -> Meaning:
+    return Meaning(
+        product=v.product,
+        code=code,
+        where=v.where,
+        text=v.text,
+        confidence=v.confidence,
+        confidence_label=CONFIDENCE_LABELS[v.confidence],
+        source=v.source,
+        cause=cause.id,
+    )
+
+
+_FIX_AT = {"local": "client", "remote": "server", "both": "both"}
+
+
+def look_at(side: str, where: str) -> str:
+    """Where to look, in words, for a cause whose fix belongs at ``side`` (probe terms:
+    local = the client) when the code is logged by ``where``."""
+    fix_at = _FIX_AT[side]
+    if fix_at == "both":
+        return "both ends: each has a part to check"
+    if where == "either":
+        return f"the {fix_at} side"
+    if where == fix_at:
+        return f"this end (the {where} that logs it)"
+    return f"the other end (the {fix_at}), not the {where} that logs it"
+
+
+def _cause_info(cause: Cause, entries: list[VendorCode]) -> CauseInfo:
+    best = min((v.confidence for v in entries), key=lambda c: _RANK[c], default="C")
+    wheres = {v.where for v in entries}
+    where = wheres.pop() if len(wheres) == 1 else "either"
+    return CauseInfo(
+        id=cause.id,
+        summary=cause.summary,
+        fix=cause.fix,
+        side=cause.side,
+        look_at=look_at(cause.side, where),
+        outcome=cause.outcome or None,
+        scenario=cause.scenario,
+        confidence=best,
+    )
+
+
+def _alert_of(code: str) -> int | None:
+    """The TLS alert a code stands for: Transfer CFT's CR is the alert number."""
+    m = re.fullmatch(r"(?:CR=|alert )(\d+)", code)
+    return int(m.group(1)) if m else None
+
+
+def _rank_causes(
+    code: str, pairs: list[tuple[Cause, VendorCode]]
+) -> list[tuple[Cause, list[VendorCode]]]:
+    by_id: dict[str, tuple[Cause, list[VendorCode]]] = {}
+    for cause, v in pairs:
+        by_id.setdefault(cause.id, (cause, []))[1].append(v)
+    ordered = list(by_id.values())
+    alert = _alert_of(code)
+    # Confirmed entries first; then causes that the same alert number points at; the file's
+    # order (most common cause first) within that.
+    ordered.sort(
+        key=lambda cv: (
+            min(_RANK[v.confidence] for v in cv[1]),
+            0 if alert is not None and alert in cv[0].alerts else 1,
+        )
+    )
+    return ordered
+
+
+def _defines(text: str, code: str) -> bool:
+    """Does the entry's text open with the code (a definition rather than a mention)?"""
+    return code in text[: len(code) + 16]
+
+
+def _related(
+    code: str, ranked: list[tuple[Cause, list[VendorCode]]], limit: int = 12
+) -> list[Related]:
+    """Codes logged with it, at the other end of the link, and by other products."""
+    out: list[Related] = []
+    seen: set[tuple[str, tuple[str, ...], str]] = set()
+    own_products = {v.product for _, vs in ranked for v in vs}
+
+    def add(v: VendorCode, relation: str, codes: tuple[str, ...]) -> None:
+        key = (v.product, codes, v.where)
+        if not codes or key in seen:
+            return
+        seen.add(key)
+        out.append(
+            Related(
+                product=v.product,
+                codes=codes,
+                where=v.where,
+                relation=relation,
+                text=v.text,
+                confidence=v.confidence,
+                confidence_label=CONFIDENCE_LABELS[v.confidence],
+            )
+        )
+
+    # The other end of the link: same cause and product, the opposite side logs it.
+    for cause, vs in ranked:
+        for v in vs:
+            if v.where not in ("server", "client"):
+                continue
+            for other in cause.vendor:
+                if other.product == v.product and other.where not in (v.where, "either"):
+                    add(other, "other end", tuple(c for c in other.codes if c != code))
+    # Logged together with it (the same entry names them side by side).
+    for _, vs in ranked:
+        for v in vs:
+            add(v, "logged with it", tuple(c for c in v.codes if c != code))
+    # What the other products log for the same failure (top causes only).
+    for cause, _ in ranked[:2]:
+        for other in cause.vendor:
+            if other.product not in own_products and other.confidence != "U":
+                add(other, "other product", other.codes)
+    return out[:limit]
+
+
+def _default_pki_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "tlsprobe" / "lab-pki"
+
+
+_PROBE_OPTIONS = {"tls_max": "--tls-max", "tls_min": "--tls-min", "starttls": "--starttls",
+                  "mq_channel": "--mq-channel", "timeout": "--timeout"}  # fmt: skip
+
+
+def _scenarios(causes: list[CauseInfo]) -> list[ScenarioInfo]:
+    from .lab.catalog import load_catalog
+    from .lab.server import DEFAULT_PORT_BASE
+
+    catalog = {s.name: s for s in load_catalog()}
+    out: list[ScenarioInfo] = []
+    seen: set[str] = set()
+    ca = _default_pki_dir() / "ca.crt"
+    for c in causes:
+        s = catalog.get(c.scenario or "")
+        if s is None or s.name in seen:
+            continue
+        seen.add(s.name)
+        opts = "".join(
+            f" {_PROBE_OPTIONS[k]} {v}" for k, v in s.expect.probe.items() if k in _PROBE_OPTIONS
+        )
+        out.append(
+            ScenarioInfo(
+                name=s.name,
+                summary=s.summary,
+                expect_outcome=s.expect.outcome,
+                cause=c.id,
+                commands=(
+                    f"tlsprobe lab {s.name} --port-base {DEFAULT_PORT_BASE}",
+                    f"tlsprobe probe 127.0.0.1:{DEFAULT_PORT_BASE} --ca {ca}{opts}",
+                ),
+            )
+        )
+    return out
+
+
+def _overall_look_at(infos: list[CauseInfo]) -> str | None:
+    if not infos:
+        return None
+    by_place: dict[str, list[str]] = {}
+    for i in infos:
+        by_place.setdefault(i.look_at, []).append(i.id)
+    if len(by_place) == 1:
+        return infos[0].look_at
+    return "depends on the cause: " + "; ".join(
+        f"{place} ({', '.join(ids)})" for place, ids in by_place.items()
+    )
+
+
+def _vendor_answer(
+    query: str, tok: Token, causes: Mapping[str, Cause], context: list[Context]
+) -> Explanation | None:
+    pairs = _entries_with(tok.code, causes)
+    if not pairs:
+        return None
+    ranked = _rank_causes(tok.code, pairs)
+    meanings: list[Meaning] = []
+    for cause, vs in ranked:
+        meanings.extend(_meaning(cause, v, tok.code) for v in vs)
+    meanings.sort(key=lambda m: (_RANK[m.confidence], not _defines(m.text, tok.code)))
+    infos = [_cause_info(c, vs) for c, vs in ranked if c.outcome or c.summary]
+    products = tuple(dict.fromkeys(m.product for m in meanings))
+    best = meanings[0]
+    return Explanation(
+        query=query,
+        found=True,
+        code=tok.code,
+        kind="vendor",
+        title=f"{tok.code} ({', '.join(products)})",
+        meaning=best.text,
+        look_at=_overall_look_at(infos),
+        unconfirmed=all(m.confidence != "C" for m in meanings),
+        products=products,
+        meanings=tuple(meanings),
+        causes=tuple(infos),
+        related=tuple(_related(tok.code, ranked)),
+        scenarios=tuple(_scenarios(infos)),
+        context=tuple(context),
+    )
+
+
+def _alert_answer(
+    query: str, code: int, causes: Mapping[str, Cause], context: list[Context]
+) -> Explanation | None:
+    name = registry.alert_name(code)
+    if name is None:
+        return None
+    hits = causes_for_alert(code, causes)
+    infos = [
+        CauseInfo(
+            id=c.id,
+            summary=c.summary,
+            fix=c.fix,
+            side=c.side,
+            look_at=look_at(c.side, "client"),
+            outcome=c.outcome or None,
+            scenario=c.scenario,
+            confidence="C",
+        )
+        for c in hits
+    ]
+    related: list[Related] = []
+    for c in hits[:3]:
+        for v in c.vendor:
+            if v.codes:
+                related.append(
+                    Related(
+                        product=v.product,
+                        codes=v.codes,
+                        where=v.where,
+                        relation="logged for it",
+                        text=v.text,
+                        confidence=v.confidence,
+                        confidence_label=CONFIDENCE_LABELS[v.confidence],
+                    )
+                )
+    cft = [v for c in causes.values() for v in c.vendor if f"CR={code}" in v.codes]
+    confirmed = any(v.confidence == "C" for v in cft)
+    related.insert(
+        0,
+        Related(
+            product="Transfer CFT",
+            codes=(f"CR={code}",),
+            where="either",
+            relation="same number",
+            text=f"Transfer CFT logs the TLS alert number as CR, so this alert shows as CR={code}"
+            + ("" if confirmed else " (by analogy with the documented CR values)"),
+            confidence="C" if confirmed else "U",
+            confidence_label=CONFIDENCE_LABELS["C" if confirmed else "U"],
+        ),
+    )
+    meaning = ALERT_MEANINGS.get(code, name)
+    text = f"TLS alert {code} {name}: {meaning}"
+    return Explanation(
+        query=query,
+        found=True,
+        code=f"alert {code}",
+        kind="alert",
+        title=f"alert {code} {name} (TLS alert, RFC 8446 §6.2)",
+        meaning=text,
+        look_at=_alert_look_at(infos),
+        products=("TLS",),
+        meanings=(
+            Meaning(
+                product="TLS",
+                code=f"alert {code}",
+                where="either",
+                text=text,
+                confidence="C",
+                confidence_label=CONFIDENCE_LABELS["C"],
+                source="RFC 8446 §6.2",
+                cause="",
+            ),
+        ),
+        causes=tuple(infos),
+        related=tuple(related[:12]),
+        scenarios=tuple(_scenarios(infos)),
+        context=tuple(context),
+    )
+
+
+def _alert_look_at(infos: list[CauseInfo]) -> str:
+    head = "the end that sent the alert found the problem, the end that received it only reports it"
+    sides = {_FIX_AT[i.side] for i in infos}
+    if len(sides) == 1:
+        side = sides.pop()
+        fix = "both ends" if side == "both" else f"the {side} side"
+        return f"{head}; the fix is usually on {fix}"
+    return f"{head}; where the fix belongs depends on the cause (see each below)"
+
+
+def _family_answer(
+    query: str, prefix: str, causes: Mapping[str, Cause], context: list[Context]
+) -> Explanation | None:
+    members = [c for c in _all_codes(causes) if c.replace(" ", "").startswith(prefix)]
+    if not members:
+        return None
+    related: list[Related] = []
+    products: list[str] = []
+    for code in members:
+        pairs = _entries_with(code, causes)
+        pairs.sort(key=lambda cv: _RANK[cv[1].confidence])
+        _, v = pairs[0]
+        products.append(v.product)
+        related.append(
+            Related(
+                product=v.product,
+                codes=(code,),
+                where=v.where,
+                relation="in this family",
+                text=v.text,
+                confidence=v.confidence,
+                confidence_label=CONFIDENCE_LABELS[v.confidence],
+            )
+        )
+    word = re.compile(rf"\b{re.escape(prefix)}(?:nn|xx)?\b")
+    mentions = [
+        _meaning(c, v, prefix)
+        for c in causes.values()
+        for v in c.vendor
+        if word.search(v.text) and not v.codes
+    ]
+    prods = tuple(dict.fromkeys(products))
+    return Explanation(
+        query=query,
+        found=True,
+        code=prefix,
+        kind="family",
+        title=f"{prefix}... ({', '.join(prods)}): {len(members)} known code(s)",
+        meaning=mentions[0].text if mentions else f"{len(members)} known codes start with {prefix}",
+        products=prods,
+        meanings=tuple(mentions),
+        related=tuple(related),
+        context=tuple(context),
+    )
+
+
+def _term_answer(
+    query: str, causes: Mapping[str, Cause], context: list[Context]
+) -> Explanation | None:
+    wanted = _norm_words(query)
+    hits = [c for c in causes.values() if any(_norm_words(t) == wanted for t in c.terms)]
+    if not hits:
+        return None
+    infos = [_cause_info(c, list(c.vendor)) for c in hits]
+    related = [
+        Related(
+            product=v.product,
+            codes=v.codes,
+            where=v.where,
+            relation="logged for it",
+            text=v.text,
+            confidence=v.confidence,
+            confidence_label=CONFIDENCE_LABELS[v.confidence],
+        )
+        for c in hits
+        for v in c.vendor
+        if v.codes
+    ]
+    return Explanation(
+        query=query,
+        found=True,
+        code=query.strip(),
+        kind="term",
+        title=f"'{query.strip()}': {len(hits)} matching cause(s)",
+        meaning=hits[0].summary,
+        look_at=_overall_look_at(infos),
+        products=tuple(dict.fromkeys(v.product for c in hits for v in c.vendor)),
+        causes=tuple(infos),
+        related=tuple(related[:12]),
+        scenarios=tuple(_scenarios(infos)),
+        context=tuple(context),
+    )
+
+
+def _headline(tok: Token, causes: Mapping[str, Cause]) -> str | None:
+    pairs = _entries_with(tok.code, causes)
+    if tok.kind == "alert":
+        n = int(tok.code.split()[1])
+        return ALERT_MEANINGS.get(n)
+    if not pairs:
+        return None
+    pairs.sort(key=lambda cv: (_RANK[cv[1].confidence], not _defines(cv[1].text, tok.code)))
+    return pairs[0][1].text
+
+
+def _answer(
+    query: str, tok: Token, causes: Mapping[str, Cause], context: list[Context]
+) -> Explanation | None:
+    if tok.kind in ("vendor", "message"):
+        return _vendor_answer(query, tok, causes, context)
+    if tok.kind == "alert":
+        return _alert_answer(query, int(tok.code.split()[1]), causes, context)
+    if tok.kind == "family":
+        return _family_answer(query, tok.code, causes, context)
+    if tok.kind == "term":
+        return _term_answer(query, causes, context)
+    return None
+
+
+def _number_answer(query: str, n: int, causes: Mapping[str, Cause]) -> Explanation | None:
+    """A bare number: a return code (z/OS, IBM i), a CFT CR, or an alert."""
+    readings = [f"RC {n}", f"CR={n}"] + ([f"alert {n}"] if registry.alert_name(n) else [])
+    answers: list[Explanation] = []
+    for code in readings:
+        kind = "alert" if code.startswith("alert") else "vendor"
+        got = _answer(query, Token(code=code, kind=kind, text=query), causes, [])
+        if got is not None:
+            answers.append(got)
+    if not answers:
+        return None
+    also = tuple(f"{a.code}: {a.meaning}" for a in answers[1:])
+    return dataclasses.replace(answers[0], also=also)
+
+
+def suggest(query: str, causes: Mapping[str, Cause], limit: int = 6) -> tuple[str, ...]:
+    """The known codes closest to an unknown query."""
+    codes = _all_codes(causes)
+    alerts = [f"alert {c}" for c in ALERT_MEANINGS]
+    terms = list(dict.fromkeys(t for c in causes.values() for t in c.terms))
+    toks = recognize(query, causes)
+    wanted = toks[0].code if toks else " ".join(query.upper().split())
+    out: list[str] = []
+    m = re.fullmatch(r"(RC |CR=|MQRC |alert |AMQ|CSQX|CPDBC|TCP)(-?[0-9A-F]+)E?", wanted)
+    if m and m.group(2).lstrip("-").isdigit():
+        prefix, n = m.group(1), int(m.group(2))
+        same = []
+        for c in codes + alerts:
+            mm = re.fullmatch(re.escape(prefix) + r"(-?\d+)E?", c)
+            if mm:
+                same.append((abs(int(mm.group(1)) - n), c))
+        out.extend(c for _, c in sorted(same)[:3])
+    pool = codes + alerts + terms
+    out.extend(difflib.get_close_matches(wanted, pool, n=limit, cutoff=0.5))
+    upper = {p.upper(): p for p in pool}
+    out.extend(upper[c] for c in difflib.get_close_matches(wanted.upper(), list(upper), n=3))
+    return tuple(dict.fromkeys(out))[:limit]
+
+
+def explain(query: str, causes: Mapping[str, Cause] | None = None) -> Explanation:
+    """The answer for ``query`` (``found`` false, with suggestions, when nothing matches)."""
+    data = causes if causes is not None else load_causes()
+    tokens = recognize(query, data)
+    for i, tok in enumerate(tokens):
+        context = [
+            Context(code=t.code, kind=t.kind, meaning=_headline(t, data))
+            for j, t in enumerate(tokens)
+            if j != i
+        ]
+        if tok.kind == "number":
+            got = _number_answer(query, int(tok.code), data)
+        else:
+            got = _answer(query, tok, data, context)
+        if got is not None:
+            return got
+    return Explanation(query=query, found=False, suggestions=suggest(query, data))
