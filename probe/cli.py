@@ -13,7 +13,7 @@ import sys
 import traceback
 from functools import partial
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import trio
 import typer
@@ -21,8 +21,8 @@ import typer
 from . import __version__
 from .cipherlist import apply_pinned_versions, parse_cipher_selection
 from .errors import InputError
-from .identity import load_certificates, load_identity
-from .lab.server import DEFAULT_PORT_BASE, Listening, check_host, select, serve_lab
+from .identity import load_certificates, load_identity, validity_warning
+from .lab import DEFAULT_PORT_BASE
 from .mq import channel_sni
 from .prober import DEFAULT_GRACE, DEFAULT_TIMEOUT, ProbeRequest, run_probe
 from .render import render_lab, render_probe, render_scan
@@ -31,6 +31,9 @@ from .starttls import CHOICES, resolve_protocol
 from .target import parse_target
 from .tlsconfig import make_offer
 from .wire import registry
+
+if TYPE_CHECKING:  # the lab's servers load only when `lab` runs: start-up time matters
+    from .lab.server import Listening
 
 app = typer.Typer(
     name="tlsprobe",
@@ -88,8 +91,9 @@ def probe(
     starttls: Annotated[
         str,
         typer.Option(
-            help=f"Plaintext upgrade before TLS: {', '.join(CHOICES)}. auto picks by port (21 ftp; "
-            "992, 990, 1414, 443 and others: implicit TLS)."
+            help=f"Plaintext upgrade before TLS: {', '.join(CHOICES)}. auto picks by port: 21 "
+            "ftp (AUTH TLS), 25/587 smtp, 110 pop3, 143 imap, 389 ldap, 5432 postgres, 23 "
+            "telnet (START_TLS); 992, 990, 1414, 443 and every other port: implicit TLS."
         ),
     ] = "auto",
     sni: Annotated[
@@ -186,6 +190,8 @@ def probe(
     if key is not None and cert is None:
         raise InputError("--key needs --cert")
     identity = load_identity(cert, key, cert_password) if cert is not None else None
+    if identity is not None and (warning := validity_warning(identity)):
+        typer.echo(f"tlsprobe: warning: {warning}", err=True)
     if ca is not None:
         load_certificates(ca, "CA file")  # fail now, with the file named, not mid-handshake
     if mq_channel is not None:
@@ -227,7 +233,9 @@ def scan(
         Path | None,
         typer.Option("-f", "--file", help="Scan every target in FILE (one a line; # comments)."),
     ] = None,
-    starttls: Annotated[str, typer.Option(help="As for probe: auto, none, ftp.")] = "auto",
+    starttls: Annotated[
+        str, typer.Option(help=f"As for probe: {', '.join(CHOICES)} (auto picks by port).")
+    ] = "auto",
     sni: Annotated[
         str | None, typer.Option(help="Server name to send (default: the host).")
     ] = None,
@@ -371,6 +379,8 @@ def lab(
     Example: tlsprobe lab expired client-cert-required --port-base 9440, then
     tlsprobe probe 127.0.0.1:9440 --ca ~/.local/share/tlsprobe/lab-pki/ca.crt
     """
+    from .lab.server import Listening, check_host, select, serve_lab
+
     chosen = select(scenarios or [])
     where = pki_dir or _default_pki_dir()
     bind = host or "127.0.0.1"

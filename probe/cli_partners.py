@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from functools import partial
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import trio
 import typer
@@ -12,9 +12,11 @@ import typer
 from . import ciphers
 from .cli import app
 from .errors import InputError
-from .overlap import OverlapResult, SuiteEntry, run_overlap
 from .result import SCHEMA_VERSION, to_jsonable
 from .wire import registry
+
+if TYPE_CHECKING:  # overlap (scan, the raw hello engine) loads only when `overlap` runs
+    from .overlap import OverlapResult, SuiteEntry
 
 _MARK = {"C": "", "K": " [K]", "U": " [U]", ciphers.INFERRED: "*"}
 _PROFILE_TAG = {"K": " [K]", "U": " [U: unconfirmed]"}
@@ -223,6 +225,8 @@ def overlap(
     """
     if timeout <= 0:
         raise InputError("--timeout must be above 0")
+    from .overlap import run_overlap
+
     result = trio.run(partial(run_overlap, a, b, timeout=timeout))
     if as_json:
         typer.echo(json.dumps(to_jsonable(result), indent=2))

@@ -6,18 +6,17 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import trio
 import typer
 
 from .cli import app
 from .errors import InputError
-from .junit import write_junit
-from .plan import load_plan
 from .result import SCHEMA_VERSION, to_jsonable
-from .runner import CheckResult, RunSettings, RunStats, expiry_calendar, run_plan
-from .store import connect, default_db, drift, previous_run, runs, save_run
+
+if TYPE_CHECKING:
+    from .runner import CheckResult
 
 
 @app.command()
@@ -51,6 +50,12 @@ def run(
 
     Example: tlsprobe run profiles/plans/lab.toml --junit report.xml
     """
+    # Plans, history and JUnit load only for this command (start-up time of the others).
+    from .junit import write_junit
+    from .plan import load_plan
+    from .runner import RunSettings, RunStats, expiry_calendar, run_plan
+    from .store import connect, default_db, drift, previous_run, save_run
+
     if concurrency < 1 or per_host < 1:
         raise InputError("--concurrency and --per-host must be at least 1")
     plan = load_plan(plan_file)
@@ -138,6 +143,8 @@ def history(
 
     Example: tlsprobe history profiles/plans/lab.toml --since 2026-11-01
     """
+    from .store import connect, default_db, runs
+
     if since is not None:
         try:
             dt.date.fromisoformat(since[:10])

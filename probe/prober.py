@@ -27,12 +27,12 @@ from .result import (
     ProbeResult,
     StartTLSInfo,
     SuiteInfo,
+    TraceEntry,
     Verification,
     VerifyError,
 )
 from .target import Target
 from .tlsconfig import Offer, build_context
-from .trace import trace_entries
 from .upgrade import StartTLSLog
 from .wire import registry
 from .wire.errors import DecodeError
@@ -485,5 +485,12 @@ def _result(run: _Run) -> ProbeResult:
         if run.partner_versions is not None
         else None,
         application_data=app_data,
-        trace=trace_entries(engine.transcript) if (engine and req.trace) else (),
+        trace=_trace(engine) if (engine and req.trace) else (),
     )
+
+
+def _trace(engine: ClientEngine) -> tuple[TraceEntry, ...]:
+    # The decoders behind the ladder load only when --trace asks for them.
+    from .trace import trace_entries
+
+    return trace_entries(engine.transcript)
