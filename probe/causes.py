@@ -124,6 +124,7 @@ class Cause:
     terms: tuple[str, ...] = ()  # phrases operators use for it ("expired cert", "missing CA")
 
 
+@functools.cache  # asked once per probe result; the answer never changes in a process
 def _default_path() -> Path:
     from .paths import profiles_dir
 

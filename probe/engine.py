@@ -250,6 +250,11 @@ class ClientEngine:
         return self._peer_chain
 
     def verified_chain(self) -> list[x509.Certificate]:
+        """The path OpenSSL built, leaf first. The verify callback saw each of its certificates
+        by depth, so a clean verification needs no second walk through get_verified_chain."""
+        seen = self.state.verify_chain
+        if seen and not self.state.verify_failures and sorted(seen) == list(range(len(seen))):
+            return [to_cryptography(seen[d]) for d in range(len(seen))]
         return [to_cryptography(c) for c in self.conn.get_verified_chain() or ()]
 
 
