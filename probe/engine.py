@@ -130,7 +130,10 @@ class ClientEngine:
     # -- callbacks (run inside OpenSSL calls) ----------------------------------------------------
 
     def _on_info(self, conn: SSL.Connection, where: int, ret: int) -> None:
-        if where & _CB_LOOP:
+        # States matter only in TLS 1.3, where the CertificateRequest and our Certificate are
+        # encrypted; in TLS <= 1.2 the wire shows both. The transcript has read the ServerHello
+        # before OpenSSL processes it, so it already knows the version here.
+        if where & _CB_LOOP and self.transcript.tls13:
             state = conn.get_state_string().decode("ascii", "replace")
             states = self.state.states
             if not states or states[-1] != state:

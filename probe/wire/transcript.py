@@ -181,10 +181,11 @@ class Transcript:
             out.append(_event(d, "handshake", version, size, msg.to_bytes(), index, handshake=msg))
             if d.name == "server" and msg.msg_type == HandshakeType.SERVER_HELLO:
                 self._on_server_hello(msg)
-        try:
-            d.defrag.feed(b"")  # surfaces a bad header that followed whole messages
-        except DecodeError as exc:
-            d.decode_error = str(exc)
+        if d.defrag.pending >= 4:  # a header waits: surface it now if it lies about its length
+            try:
+                d.defrag.feed(b"")
+            except DecodeError as exc:
+                d.decode_error = str(exc)
         return out
 
     def _on_server_hello(self, msg: HandshakeMessage) -> None:
