@@ -43,8 +43,8 @@ def run(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
 ) -> None:
-    """Run a regression plan: every check a real probe, concurrently; compare with the previous
-    run of the same plan (drift) and list certificates by expiry.
+    """Run a regression plan: every check a real probe, scan or overlap, concurrently; compare
+    with the previous run of the same plan (drift) and list certificates by expiry.
 
     Exit 0 when every expectation holds, 1 when one fails, 2 for an unreadable plan.
 
@@ -96,8 +96,9 @@ def run(
             "plan": str(plan.path),
             "name": plan.name,
             "checks": [
-                {"name": r.name, "target": r.target, "passed": r.passed, "expected": r.expected,
-                 "got": r.got, "failures": list(r.failures), "result": to_jsonable(r.result)}
+                {"name": r.name, "kind": r.kind, "target": r.target, "passed": r.passed,
+                 "expected": r.expected, "got": r.got, "failures": list(r.failures),
+                 "result": to_jsonable(r.result)}
                 for r in results
             ],
             "drift": to_jsonable(changes),

@@ -8,7 +8,22 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from .runner import CheckResult
+from .result import ProbeResult
+from .runner import CheckResult, ScanSummary
+
+
+def _summary(r: CheckResult) -> str:
+    """One line for system-out: what the check saw, whatever its kind."""
+    res = r.result
+    if isinstance(res, ProbeResult):
+        return f"outcome {res.outcome} (phase {res.phase})"
+    if isinstance(res, ScanSummary):
+        offered = ", ".join(r.got.get("versions_offered", [])) or "nothing"
+        weak = ", ".join(r.got.get("weak_suites", [])) or "none"
+        suites = len(r.got.get("suites", []))
+        return f"scan {res.outcome}: offered {offered}; {suites} suites; weak: {weak}"
+    predicted = r.got.get("predicted") or "no pair"
+    return f"overlap with {res.profile}: {res.verdict} ({predicted}); {res.reason}"
 
 
 def junit_xml(plan_name: str, results: list[CheckResult]) -> bytes:
@@ -31,7 +46,7 @@ def junit_xml(plan_name: str, results: list[CheckResult]) -> bytes:
             fail = ET.SubElement(case, "failure", message=r.failures[0], type="expectation")
             fail.text = "\n".join(r.failures)
         out = ET.SubElement(case, "system-out")
-        out.text = f"outcome {r.result.outcome} (phase {r.result.phase})"
+        out.text = _summary(r)
     root = ET.Element("testsuites", tests=str(len(results)), failures=str(failed))
     root.append(suite)
     return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))

@@ -1,14 +1,28 @@
-"""Running a plan: every check a real probe, concurrently, bounded overall and per host.
+"""Running a plan: every check a real probe, scan or overlap, concurrently, bounded overall and
+per host.
 
 All requests are built before the first connection, so a check with an unreadable certificate
 or an unknown cipher name stops the plan with exit 2 and nothing half-run.
+
+Theory of the limits
+--------------------
+``--concurrency`` bounds checks in flight; ``--per-host`` bounds connections open to one host.
+A probe is one connection: it borrows one token of the host's gate. A scan opens many (one per
+accepted suite, several versions at once), and ``scan()`` makes its first reachability connect
+and its TLS 1.3 certificate handshake outside the gate it is given. So a scan or overlap check
+reserves every token of its host (one reservation at a time per host, so two scans never hold
+half each) and runs with a private gate of ``per_host`` connections: the per-host limit holds
+whatever the scan does inside. ``RunStats`` counts connections per host as they start (a scan's
+through its gate); an overlap check is counted as the most its hello and scan can open at once
+(``OVERLAP_CONNECTIONS``), since overlap.py runs its scan with its own gate.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,20 +32,51 @@ import trio
 from .cipherlist import apply_pinned_versions, parse_cipher_list, parse_cipher_selection
 from .errors import InputError
 from .identity import load_certificates, load_identity, read_input_file
+from .overlap import Predicted, run_overlap
 from .plan import Check, Plan, PlanError
 from .prober import DEFAULT_GRACE, DEFAULT_TIMEOUT, ProbeRequest, run_probe
 from .result import ProbeResult
+from .scan import HostGate, ScanOptions, VersionResult, scan
 from .starttls import resolve_protocol
 from .target import Target, parse_target
 from .tlsconfig import make_offer
 from .wire import registry
 
 LAB_PORT_BASE = 9440
+# overlap.py's scan gate (HostGate() allows 5) plus the profile's own hello, sent alongside.
+OVERLAP_CONNECTIONS = 6
 
 
 def default_lab_pki() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "tlsprobe" / "lab-pki"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanSummary:
+    """What a plan keeps of a scan: its outcome and, per version, the accepted suites."""
+
+    target: str
+    outcome: str  # "scanned", or why not: refused, unreachable, dns_failure, ...
+    protocols: tuple[VersionResult, ...]
+    connections: int
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OverlapSummary:
+    """What a plan keeps of an overlap: the verdict, why, and the predicted pair."""
+
+    profile: str
+    target: str
+    verdict: str  # connects | fails | likely_fails
+    reason: str
+    predicted: Predicted | None
+    causes: tuple[str, ...]
+
+    @property
+    def outcome(self) -> str:
+        return self.verdict
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,8 +87,19 @@ class CheckResult:
     expected: dict[str, Any]
     got: dict[str, Any]
     failures: tuple[str, ...]
-    result: ProbeResult
+    result: ProbeResult | ScanSummary | OverlapSummary
     duration_ms: float
+    kind: str = "probe"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OverlapJob:
+    profile: str
+    target: Target
+    timeout: float
+
+
+Job = ProbeRequest | ScanOptions | OverlapJob
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,12 +138,42 @@ def _password(opts: dict[str, Any], name: str) -> str | None:
     return None
 
 
+def _target(check: Check, settings: RunSettings) -> tuple[Target, dict[str, Any]]:
+    if check.target.startswith("lab:"):
+        return _lab_target(check, settings)
+    return parse_target(check.target), dict(check.options)
+
+
+def build_job(check: Check, settings: RunSettings) -> Job:
+    """A probe request, scan options or overlap job; PlanError (exit 2) when it cannot run."""
+    if check.kind == "probe":
+        return build_request(check, settings)
+    try:
+        target, opts = _target(check, settings)
+    except PlanError:
+        raise
+    except InputError as exc:
+        raise PlanError(f"check {check.name!r}: {exc}") from None
+    timeout = float(opts.get("timeout", DEFAULT_TIMEOUT))
+    if check.kind == "overlap":
+        assert check.profile is not None  # load_plan requires it
+        return OverlapJob(profile=check.profile, target=target, timeout=timeout)
+    try:
+        starttls = resolve_protocol(str(opts.get("starttls", "auto")), target.port)
+    except InputError as exc:
+        raise PlanError(f"check {check.name!r}: {exc}") from None
+    sni = opts.get("sni")
+    return ScanOptions(
+        target=target,
+        starttls=starttls,
+        sni=str(sni) if sni is not None else (None if target.is_ip else target.host),
+        timeout=timeout,
+    )
+
+
 def build_request(check: Check, settings: RunSettings) -> ProbeRequest:
     try:
-        if check.target.startswith("lab:"):
-            target, opts = _lab_target(check, settings)
-        else:
-            target, opts = parse_target(check.target), dict(check.options)
+        target, opts = _target(check, settings)
 
         def version(key: str) -> int | None:
             if key not in opts:
@@ -170,12 +256,103 @@ def evaluate(expect: dict[str, Any], r: ProbeResult) -> tuple[dict[str, Any], li
     return got, failures
 
 
+def _suite_name(code: str, iana: str | None, openssl: str | None) -> str:
+    return iana or openssl or code
+
+
+def scan_facts(s: ScanSummary) -> dict[str, Any]:
+    """Offered versions and accepted suites (IANA names, each once, in scan order)."""
+    suites: dict[str, str] = {}
+    weak: dict[str, str] = {}
+    for p in s.protocols:
+        for c in p.ciphers:
+            name = _suite_name(c.code, c.iana, c.openssl)
+            suites.setdefault(c.code, name)
+            if c.weak:
+                weak.setdefault(c.code, f"{name} ({', '.join(c.weak)})")
+    return {
+        "outcome": s.outcome,
+        "versions_offered": [p.version for p in s.protocols if p.supported],
+        "suites": list(suites.values()),
+        "weak_suites": list(weak.values()),
+        "no_weak_suites": not weak,
+    }
+
+
+def evaluate_scan(expect: dict[str, Any], s: ScanSummary) -> tuple[dict[str, Any], list[str]]:
+    """Scan expectations; an unscanned target fails them all (nothing offered proves nothing)."""
+    got = scan_facts(s)
+    if s.outcome != "scanned":
+        return got, [f"outcome: expected 'scanned', got {s.outcome!r} ({s.error or 'no detail'})"]
+    failures: list[str] = []
+    offered = {registry.find_version(v) for v in got["versions_offered"]}
+    accepted = {c.code for p in s.protocols for c in p.ciphers}
+    for key, want in expect.items():
+        if key in ("versions_offered", "versions_not_offered"):
+            must = key == "versions_offered"
+            bad = [v for v in want if (registry.find_version(v) in offered) != must]
+            if bad:
+                what = "not offered" if must else "offered"
+                failures.append(f"{key}: expected {want!r}, got {got['versions_offered']!r}"
+                                f" ({', '.join(bad)} {what})")  # fmt: skip
+        elif key == "no_weak_suites":
+            if got["no_weak_suites"] != want:
+                have = got["weak_suites"] or "none"
+                failures.append(f"no_weak_suites: expected {want!r}, got weak suites {have}")
+        elif key in ("suites_include", "suites_exclude"):
+            must = key == "suites_include"
+            bad = []
+            for entry in want:
+                codes = {x.hex for x in parse_cipher_list(str(entry))}  # checked by load_plan
+                ok = codes <= accepted if must else not codes & accepted
+                if not ok:
+                    bad.append(entry)
+            if bad:
+                what = "not accepted" if must else "accepted"
+                failures.append(f"{key}: expected {want!r}, got {got['suites']!r}"
+                                f" ({', '.join(bad)} {what})")  # fmt: skip
+    return got, failures
+
+
+def evaluate_overlap(expect: dict[str, Any], o: OverlapSummary) -> tuple[dict[str, Any], list[str]]:
+    p = o.predicted
+    got = {
+        "verdict": o.verdict,
+        "predicted": f"{p.version} {p.cipher.iana or p.cipher.name}" if p else None,
+        "causes": list(dict.fromkeys(o.causes)),
+    }
+    failures = []
+    if "verdict" in expect and expect["verdict"] != o.verdict:
+        failures.append(f"verdict: expected {expect['verdict']!r}, got {o.verdict!r}")
+        causes = f" [{', '.join(got['causes'])}]" if got["causes"] else ""
+        failures.append(f"reason: {o.reason}{causes}")
+    return got, failures
+
+
 @dataclass(slots=True)
 class RunStats:
-    """Measured, not assumed: the most checks in flight at once, overall and per host."""
+    """Measured, not assumed: the most checks in flight at once overall, and the most
+    connections open at once per host (a probe is one; a scan's are counted as they start; an
+    overlap counts as ``OVERLAP_CONNECTIONS``, the most it can open)."""
 
     max_in_flight: int = 0
     max_in_flight_per_host: dict[str, int] = field(default_factory=dict)
+
+    def saw(self, host: str, connections: int) -> None:
+        have = self.max_in_flight_per_host.get(host, 0)
+        self.max_in_flight_per_host[host] = max(have, connections)
+
+
+@dataclass(slots=True)
+class _CountingGate(HostGate):
+    """A scan's private gate that reports each connection's start to the run's statistics."""
+
+    on_start: Callable[[int], None] = lambda _n: None
+
+    async def wait_turn(self) -> None:
+        # Called by Scanner.ask inside the limiter: borrowed tokens = connections now open.
+        self.on_start(self.limiter().borrowed_tokens)
+        await HostGate.wait_turn(self)
 
 
 async def run_plan(
@@ -184,40 +361,84 @@ async def run_plan(
     progress: Callable[[CheckResult, int, int], None] | None = None,
     stats: RunStats | None = None,
 ) -> list[CheckResult]:
-    requests = [(check, build_request(check, settings)) for check in plan.checks]
+    jobs = [(check, build_job(check, settings)) for check in plan.checks]
     results: dict[str, CheckResult] = {}
     overall = trio.CapacityLimiter(settings.concurrency)
-    hosts: dict[str, trio.CapacityLimiter] = {}
+    gates: dict[str, HostGate] = {}  # one per host, shared by every check of the run
+    reserving: dict[str, trio.Lock] = {}
+    open_now: dict[str, int] = {}
     st = stats if stats is not None else RunStats()
 
-    async def one(check: Check, req: ProbeRequest) -> None:
-        name = req.target.host
-        host = hosts.setdefault(name, trio.CapacityLimiter(settings.per_host))
-        async with overall, host:
+    @asynccontextmanager
+    async def whole_host(host: str) -> AsyncIterator[None]:
+        """Every token of the host's gate, taken one by one under the host's reservation lock."""
+        limiter = gates.setdefault(host, HostGate(limit=settings.per_host)).limiter()
+        held: list[object] = []
+        try:
+            async with reserving.setdefault(host, trio.Lock()):
+                for _ in range(settings.per_host):
+                    borrower = object()
+                    await limiter.acquire_on_behalf_of(borrower)
+                    held.append(borrower)
+            yield
+        finally:
+            for borrower in held:
+                limiter.release_on_behalf_of(borrower)
+
+    async def execute(job: Job, host: str) -> ProbeResult | ScanSummary | OverlapSummary:
+        if isinstance(job, ProbeRequest):
+            async with gates.setdefault(host, HostGate(limit=settings.per_host)).limiter():
+                open_now[host] = open_now.get(host, 0) + 1
+                st.saw(host, open_now[host])
+                try:
+                    return await run_probe(job)
+                finally:
+                    open_now[host] -= 1
+        async with whole_host(host):
+            if isinstance(job, ScanOptions):
+                st.saw(host, 1)  # scan()'s reachability connect, outside any gate
+                gate = _CountingGate(limit=settings.per_host,
+                                     on_start=lambda n: st.saw(host, n))  # fmt: skip
+                r = await scan(job, gate)
+                return ScanSummary(target=r.target, outcome=r.outcome, protocols=r.protocols,
+                                   connections=r.connections, error=r.error)  # fmt: skip
+            st.saw(host, OVERLAP_CONNECTIONS)
+            o = await run_overlap(job.profile, str(job.target), timeout=job.timeout)
+            return OverlapSummary(profile=job.profile, target=str(job.target),
+                                  verdict=o.verdict, reason=o.reason, predicted=o.predicted,
+                                  causes=o.causes)  # fmt: skip
+
+    async def one(check: Check, job: Job) -> None:
+        host = job.target.host
+        async with overall:
             st.max_in_flight = max(st.max_in_flight, overall.borrowed_tokens)
-            st.max_in_flight_per_host[name] = max(
-                st.max_in_flight_per_host.get(name, 0), host.borrowed_tokens
-            )
             started = time.perf_counter()
-            r = await run_probe(req)
-        got, failures = evaluate(check.expect, r)
+            r = await execute(job, host)
+            duration = time.perf_counter() - started
+        if isinstance(r, ScanSummary):
+            got, failures = evaluate_scan(check.expect, r)
+        elif isinstance(r, OverlapSummary):
+            got, failures = evaluate_overlap(check.expect, r)
+        else:
+            got, failures = evaluate(check.expect, r)
         res = CheckResult(
             name=check.name,
-            target=str(req.target),
+            target=str(job.target),
             passed=not failures,
             expected=check.expect,
             got=got,
             failures=tuple(failures),
             result=r,
-            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            duration_ms=round(duration * 1000, 1),
+            kind=check.kind,
         )
         results[check.name] = res
         if progress is not None:
-            progress(res, len(results), len(requests))
+            progress(res, len(results), len(jobs))
 
     async with trio.open_nursery() as nursery:
-        for check, req in requests:
-            nursery.start_soon(one, check, req)
+        for check, job in jobs:
+            nursery.start_soon(one, check, job)
     return [results[c.name] for c in plan.checks]
 
 
@@ -234,6 +455,8 @@ def expiry_calendar(results: list[CheckResult], within_days: int | None = None) 
     """Every certificate seen, soonest expiry first (optionally only those within N days)."""
     rows: dict[str, ExpiryRow] = {}
     for res in results:
+        if not isinstance(res.result, ProbeResult):
+            continue  # scans and overlaps keep no certificates
         for c in res.result.server_certificates:
             if c.sha256 not in rows:
                 rows[c.sha256] = ExpiryRow(check=res.name, subject=c.subject, not_after=c.not_after,

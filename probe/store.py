@@ -4,7 +4,9 @@ The schema is versioned with ``PRAGMA user_version`` and upgraded by the ``MIGRA
 in order. WAL mode lets ``tlsprobe history`` read while a run writes; each run is written in one
 transaction, so a run killed midway leaves no trace and earlier runs stay readable. Rows hold
 what drift needs (outcome, version, suite, certificate fingerprints and dates) and the result
-JSON, which never contains keys or passwords (results do not carry them).
+JSON, which never contains keys or passwords (results do not carry them). Scan and overlap
+checks (migration 2) add a ``kind`` and ``facts``, the JSON drift compares for them: offered
+versions and accepted suites for a scan, the verdict and predicted pair for an overlap.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 from .errors import InputError
 from .result import to_jsonable
-from .runner import CheckResult
+from .runner import CheckResult, OverlapSummary, ScanSummary
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: runs, checks, certificates
@@ -57,6 +59,11 @@ MIGRATIONS: tuple[str, ...] = (
         not_after TEXT NOT NULL,
         PRIMARY KEY (run_id, check_name, position)
     );
+    """,
+    # 2: scan and overlap checks: their kind, and the facts drift compares (JSON)
+    """
+    ALTER TABLE checks ADD COLUMN kind TEXT NOT NULL DEFAULT 'probe';
+    ALTER TABLE checks ADD COLUMN facts TEXT
     """,
 )
 
@@ -130,15 +137,21 @@ def save_run(
         )
         run_id = int(cur.lastrowid or 0)
         for r in results:
-            n = r.result.negotiated
+            version = cipher = facts = None
+            if isinstance(r.result, ScanSummary | OverlapSummary):
+                facts = json.dumps(_facts(r.result))
+            elif (n := r.result.negotiated) is not None:
+                version, cipher = n.version, n.cipher.code if n.cipher else None
             db.execute(
-                "INSERT INTO checks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO checks (run_id, name, target, passed, outcome, version, cipher,"
+                " result, kind, facts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    run_id, r.name, r.target, int(r.passed), r.result.outcome,
-                    n.version if n else None, n.cipher.code if n and n.cipher else None,
-                    json.dumps(to_jsonable(r.result)),
+                    run_id, r.name, r.target, int(r.passed), r.result.outcome, version, cipher,
+                    json.dumps(to_jsonable(r.result)), r.kind, facts,
                 ),
             )  # fmt: skip
+            if isinstance(r.result, ScanSummary | OverlapSummary):
+                continue
             for pos, c in enumerate(r.result.server_certificates):
                 db.execute(
                     "INSERT INTO certificates VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -149,6 +162,23 @@ def save_run(
         db.execute("ROLLBACK")
         raise
     return run_id
+
+
+def _facts(result: ScanSummary | OverlapSummary) -> dict[str, Any]:
+    if isinstance(result, OverlapSummary):
+        p = result.predicted
+        return {
+            "verdict": result.verdict,
+            "predicted": f"{p.version} {p.cipher.iana or p.cipher.name}" if p else None,
+        }
+    suites: dict[str, dict[str, Any]] = {}
+    for proto in result.protocols:
+        for c in proto.ciphers:
+            suites.setdefault(c.code, {"name": c.iana or c.openssl or c.code, "weak": list(c.weak)})
+    return {
+        "versions": [p.version for p in result.protocols if p.supported],
+        "suites": suites,
+    }
 
 
 def runs(db: sqlite3.Connection, plan: Path, since: str | None = None) -> list[RunRow]:
@@ -172,19 +202,61 @@ def previous_run(db: sqlite3.Connection, plan: Path, before: int) -> int | None:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Drift:
     check: str
-    kind: str  # outcome | version | cipher | certificate | issuer | expiry | new_check | gone
+    # outcome | version | cipher | certificate | issuer | expiry | new_check | gone | kind;
+    # scan checks: version_added | version_removed | suite_added | suite_removed |
+    # new_weak_suite; overlap checks: verdict
+    kind: str
     before: str | None
     after: str | None
     detail: str
 
 
-def _checks(db: sqlite3.Connection, run_id: int) -> dict[str, tuple[str, str | None, str | None]]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Row:
+    outcome: str
+    version: str | None
+    cipher: str | None
+    kind: str
+    facts: dict[str, Any] | None
+
+
+def _checks(db: sqlite3.Connection, run_id: int) -> dict[str, _Row]:
     return {
-        r[0]: (r[1], r[2], r[3])
+        r[0]: _Row(outcome=r[1], version=r[2], cipher=r[3], kind=r[4],
+                   facts=json.loads(r[5]) if r[5] else None)
         for r in db.execute(
-            "SELECT name, outcome, version, cipher FROM checks WHERE run_id = ?", (run_id,)
+            "SELECT name, outcome, version, cipher, kind, facts FROM checks WHERE run_id = ?",
+            (run_id,),
         )
-    }
+    }  # fmt: skip
+
+
+def _scan_drift(name: str, old: dict[str, Any], new: dict[str, Any]) -> list[Drift]:
+    """Versions and suites offered now that were not (or the reverse); a newly accepted weak
+    suite is reported once, as new_weak_suite."""
+    out: list[Drift] = []
+    for v in new["versions"]:
+        if v not in old["versions"]:
+            out.append(Drift(check=name, kind="version_added", before=None, after=v,
+                             detail=f"{v} is offered now"))  # fmt: skip
+    for v in old["versions"]:
+        if v not in new["versions"]:
+            out.append(Drift(check=name, kind="version_removed", before=v, after=None,
+                             detail=f"{v} is no longer offered"))  # fmt: skip
+    for code in sorted(new["suites"].keys() - old["suites"].keys()):
+        suite = new["suites"][code]
+        if suite["weak"]:
+            why = f"weak suite {suite['name']} ({', '.join(suite['weak'])}) accepted now"
+            out.append(Drift(check=name, kind="new_weak_suite", before=None, after=suite["name"],
+                             detail=why))  # fmt: skip
+        else:
+            out.append(Drift(check=name, kind="suite_added", before=None, after=suite["name"],
+                             detail=f"{suite['name']} accepted now"))  # fmt: skip
+    for code in sorted(old["suites"].keys() - new["suites"].keys()):
+        suite = old["suites"][code]
+        out.append(Drift(check=name, kind="suite_removed", before=suite["name"], after=None,
+                         detail=f"{suite['name']} no longer accepted"))  # fmt: skip
+    return out
 
 
 def _leaf_certs(db: sqlite3.Connection, run_id: int) -> dict[str, tuple[str, str, str, str]]:
@@ -208,17 +280,28 @@ def drift(
     if before is not None:
         old_checks = _checks(db, before)
         old_certs = _leaf_certs(db, before)
-        for name, (outcome, version, cipher) in now_checks.items():
+        for name, row in now_checks.items():
             if name not in old_checks:
-                out.append(Drift(check=name, kind="new_check", before=None, after=outcome,
+                out.append(Drift(check=name, kind="new_check", before=None, after=row.outcome,
                                  detail="not in the previous run"))  # fmt: skip
                 continue
-            o_outcome, o_version, o_cipher = old_checks[name]
-            for kind, old, new in (("outcome", o_outcome, outcome), ("version", o_version, version),
-                                   ("cipher", o_cipher, cipher)):  # fmt: skip
+            was = old_checks[name]
+            if was.kind != row.kind:
+                out.append(Drift(check=name, kind="kind", before=was.kind, after=row.kind,
+                                 detail=f"now a {row.kind} check (was {was.kind})"))  # fmt: skip
+                continue
+            pairs = [("outcome", was.outcome, row.outcome), ("version", was.version, row.version),
+                     ("cipher", was.cipher, row.cipher)]  # fmt: skip
+            if row.kind == "overlap":
+                pairs = [("verdict", was.outcome, row.outcome)]
+            for kind, old, new in pairs:
                 if old != new:
                     out.append(Drift(check=name, kind=kind, before=old, after=new,
                                      detail=f"{kind} changed from {old} to {new}"))  # fmt: skip
+            # Both scanned: compare what is offered (an unreachable target offers nothing, and
+            # the outcome drift above already says so).
+            if row.kind == "scan" and was.outcome == row.outcome == "scanned":
+                out.extend(_scan_drift(name, was.facts or {}, row.facts or {}))
             if name in old_certs and name in now_certs:
                 o_sha, _, o_issuer, _ = old_certs[name]
                 n_sha, n_subject, n_issuer, _ = now_certs[name]
@@ -230,7 +313,7 @@ def drift(
                     out.append(Drift(check=name, kind="issuer", before=o_issuer, after=n_issuer,
                                      detail="the issuer changed"))  # fmt: skip
         for name in old_checks.keys() - now_checks.keys():
-            out.append(Drift(check=name, kind="gone", before=old_checks[name][0], after=None,
+            out.append(Drift(check=name, kind="gone", before=old_checks[name].outcome, after=None,
                              detail="no longer in the plan"))  # fmt: skip
     now = dt.datetime.now(dt.UTC)
     for name, (_, subject, _, not_after) in now_certs.items():

@@ -75,10 +75,10 @@ def test_the_lab_plan_passes(lab: tuple[int, Path], tmp_path: Path) -> None:
                "--db", db, "--junit", junit, "--json")  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
     doc = json.loads(proc.stdout)
-    assert doc["failed"] == 0 and doc["passed"] == 26
+    assert doc["failed"] == 0 and doc["passed"] == 29
     assert {c["name"] for c in doc["checks"]} >= {"good", "expired", "mq-certlabl"}
     xml = JUnitXml.fromfile(str(junit))
-    assert xml.tests == 26 and xml.failures == 0
+    assert xml.tests == 29 and xml.failures == 0
     # The expired scenario's certificate is on the expiry calendar, soonest first.
     assert doc["expiry"][0]["days_left"] < 0
 
