@@ -28,7 +28,7 @@ from .prober import DEFAULT_GRACE, DEFAULT_TIMEOUT, ProbeRequest, run_probe
 from .render import render_lab, render_probe, render_scan
 from .result import to_jsonable
 from .starttls import CHOICES, resolve_protocol
-from .target import parse_target
+from .target import Target, parse_target
 from .tlsconfig import make_offer
 from .wire import registry
 
@@ -86,8 +86,26 @@ def _emit(data: object, as_json: bool, human: str) -> None:
 @app.command()
 def probe(
     target: Annotated[
-        str, typer.Argument(help="HOST[:PORT] or [IPV6]:PORT (port defaults to 443).")
-    ],
+        str | None,
+        typer.Argument(help="HOST[:PORT] or [IPV6]:PORT (port defaults to 443); or use -f."),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "-f",
+            "--file",
+            help="Probe every target in FILE (one a line, # comments): one JSON line per "
+            "target as each finishes, a summary on stderr.",
+        ),
+    ] = None,
+    concurrency: Annotated[int, typer.Option(help="Probes at once with -f.")] = 50,
+    per_host: Annotated[int, typer.Option("--per-host", help="Probes at once per host.")] = 10,
+    deadline: Annotated[
+        float | None,
+        typer.Option(
+            help="With -f: stop after this many seconds; targets not done get outcome timeout."
+        ),
+    ] = None,
     starttls: Annotated[
         str,
         typer.Option(
@@ -176,7 +194,9 @@ def probe(
 
     Example: tlsprobe probe mq.example:1414 --mq-channel TO.QMGR1 --cert qm.p12 --ca ca.pem
     """
-    tgt = parse_target(target)
+    if (target is None) == (file is None):
+        raise InputError("give one TARGET or -f FILE")
+    tgt = parse_target(target) if target is not None else parse_target("0.0.0.0:1")
     if timeout <= 0 or grace < 0:
         raise InputError("--timeout must be above 0 and --grace at least 0")
     selection = parse_cipher_selection(ciphers) if ciphers is not None else None
@@ -211,17 +231,38 @@ def probe(
         trace=trace,
         mq_channel=mq_channel,
     )
+    if file is not None:
+        _probe_file(file, req, starttls, concurrency, per_host, deadline)
     result = trio.run(run_probe, req)
     _emit(result, as_json, render_probe(result))
     raise typer.Exit(0 if result.ok else 1)
 
 
-def _read_targets(path: Path) -> list[str]:
-    from .identity import read_input_file
+def _probe_file(
+    file: Path,
+    template: ProbeRequest,
+    starttls: str,
+    concurrency: int,
+    per_host: int,
+    deadline: float | None,
+) -> NoReturn:
+    """`probe -f`: stream one JSON line per target as each finishes (so an interrupted run
+    keeps what it found), bounded overall and per host, within an optional global deadline."""
+    from .multi import json_lines, probe_many, read_targets, requests_for
 
-    text = read_input_file(path, "target list").decode("utf-8", "replace")
-    targets = [ln.split("#", 1)[0].strip() for ln in text.splitlines()]
-    return [t for t in targets if t]
+    targets = read_targets(file, check=lambda t: resolve_protocol(starttls, t.port))
+    summary = trio.run(
+        partial(
+            probe_many,
+            requests_for(targets, template, starttls),
+            concurrency=concurrency,
+            per_host=per_host,
+            deadline=deadline,
+            on_result=json_lines(sys.stdout),
+        )
+    )
+    typer.echo(json.dumps(to_jsonable(summary)), err=True)
+    raise typer.Exit(0 if summary.outcomes == {"connected": summary.results} else 1)
 
 
 @app.command()
@@ -248,6 +289,10 @@ def scan(
         typer.Option(help="Seconds between connection starts to one host (be polite to IDSs)."),
     ] = 0.0,
     timeout: Annotated[float, typer.Option(help="Seconds allowed per connection.")] = 5.0,
+    deadline: Annotated[
+        float | None,
+        typer.Option(help="With -f: stop after this many seconds; unfinished targets: timeout."),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="JSON (one line per target with -f).")
     ] = False,
@@ -268,52 +313,49 @@ def scan(
         raise InputError("give one TARGET or -f FILE")
     if concurrency < 1 or per_host < 1 or pause < 0 or timeout <= 0:
         raise InputError("--concurrency and --per-host must be 1 or more, --pause 0 or more")
-    texts = [target] if target is not None else _read_targets(file)  # type: ignore[arg-type]
-    if not texts:
-        raise InputError(f"{file}: no targets in the file")
-    opts_list = []
-    for text in texts:
-        tgt = parse_target(text)
-        opts_list.append(
-            ScanOptions(
-                target=tgt,
-                starttls=resolve_protocol(starttls, tgt.port),
-                sni=sni if sni is not None else (None if tgt.is_ip else tgt.host),
-                timeout=timeout,
-            )
-        )
     show_progress = sys.stderr.isatty()
-    failed = 0
 
     def progress(msg: str) -> None:
         if show_progress:
             sys.stderr.write(f"\r\033[Kscanning: {msg}")
             sys.stderr.flush()
 
-    async def main_async() -> None:
-        nonlocal failed
-        gates: dict[str, HostGate] = {}
-        limiter = trio.CapacityLimiter(concurrency)
+    def options_for(tgt: Target) -> ScanOptions:
+        return ScanOptions(
+            target=tgt,
+            starttls=resolve_protocol(starttls, tgt.port),
+            sni=sni if sni is not None else (None if tgt.is_ip else tgt.host),
+            timeout=timeout,
+        )
 
-        async def one(opts: ScanOptions) -> None:
-            nonlocal failed
-            gate = gates.setdefault(opts.target.host, HostGate(limit=per_host, pause=pause))
-            async with limiter:
-                result = await run_scan(opts, gate, progress)
-            if show_progress:
-                sys.stderr.write("\r\033[K")
-            failed += result.outcome != "scanned"
-            if file is not None or as_json:
-                typer.echo(json.dumps(to_jsonable(result), indent=None if file else 2))
-            else:
-                typer.echo(render_scan(result))
+    if file is not None:
+        from .multi import json_lines, read_targets, scan_many
 
-        async with trio.open_nursery() as nursery:
-            for opts in opts_list:
-                nursery.start_soon(one, opts)
-
-    trio.run(main_async)
-    raise typer.Exit(1 if failed else 0)
+        targets = read_targets(file, check=lambda t: resolve_protocol(starttls, t.port))
+        summary = trio.run(
+            partial(
+                scan_many,
+                (options_for(t) for t in targets),
+                concurrency=concurrency,
+                per_host=per_host,
+                pause=pause,
+                deadline=deadline,
+                on_result=json_lines(sys.stdout),
+                progress=progress,
+            )
+        )
+        if show_progress:
+            sys.stderr.write("\r\033[K")
+        typer.echo(json.dumps(to_jsonable(summary)), err=True)
+        raise typer.Exit(0 if summary.outcomes == {"scanned": summary.results} else 1)
+    assert target is not None
+    result = trio.run(
+        partial(run_scan, options_for(parse_target(target)), HostGate(per_host, pause), progress)
+    )
+    if show_progress:
+        sys.stderr.write("\r\033[K")
+    typer.echo(json.dumps(to_jsonable(result), indent=2) if as_json else render_scan(result))
+    raise typer.Exit(0 if result.outcome == "scanned" else 1)
 
 
 def _default_pki_dir() -> Path:
@@ -332,8 +374,8 @@ def _lab_doc(host: str, pki_dir: Path, listening: list[Listening] | None) -> dic
             expect["cause"] = s.expect.cause
         if s.expect.probe:
             expect["probe"] = s.expect.probe
-        rows.append({"name": s.name, "port": item.port, "summary": s.summary,
-                     "seeds": s.seeds, "expect": expect})  # fmt: skip
+        rows.append({"name": s.name, "port": item.port, "index": item.index,
+                     "summary": s.summary, "seeds": s.seeds, "expect": expect})  # fmt: skip
     return {
         "schema_version": 1,
         "ready": listening is not None,
@@ -370,6 +412,13 @@ def lab(
             "Default: $XDG_DATA_HOME/tlsprobe/lab-pki."
         ),
     ] = None,
+    repeat: Annotated[
+        int,
+        typer.Option(
+            help="Serve each scenario on N ports (scenario i, copy j: port base + i*N + j), "
+            "for tests at scale."
+        ),
+    ] = 1,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON line when every port listens.")
     ] = False,
@@ -385,11 +434,17 @@ def lab(
     where = pki_dir or _default_pki_dir()
     bind = host or "127.0.0.1"
     warning = check_host(bind, explicit=host is not None)
-    if not 0 <= port_base <= 65535 - len(chosen):
+    if repeat < 1:
+        raise InputError("--repeat must be at least 1")
+    if not 0 <= port_base <= 65535 - len(chosen) * repeat:
         raise InputError(f"--port-base {port_base}: the ports must fit below 65536")
     if list_:
-        listing = [Listening(scenario=s, host=bind, port=port_base + i if port_base else 0)
-                   for i, s in enumerate(chosen)]  # fmt: skip
+        listing = [
+            Listening(scenario=s, host=bind, index=j,
+                      port=port_base + i * repeat + j if port_base else 0)
+            for i, s in enumerate(chosen)
+            for j in range(repeat)
+        ]  # fmt: skip
         doc = _lab_doc(bind, where, listing)
         doc["ready"] = False
         if as_json:
@@ -401,14 +456,23 @@ def lab(
         typer.echo(f"tlsprobe: {warning}", err=True)
 
     async def serve() -> None:
-        async with trio.open_nursery() as nursery:
-            _pki, listening = await nursery.start(
-                partial(serve_lab, chosen, host=bind, port_base=port_base, pki_dir=where)
-            )
-            doc = _lab_doc(bind, where, listening)
-            typer.echo(json.dumps(doc) if as_json else render_lab(doc, listening=True))
-            sys.stdout.flush()
-            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        # The signal handlers go in before the ready line, so a SIGTERM sent the moment a
+        # supervisor reads it still ends the lab cleanly (exit 0), not by the default action.
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                _pki, listening = await nursery.start(
+                    partial(
+                        serve_lab,
+                        chosen,
+                        host=bind,
+                        port_base=port_base,
+                        pki_dir=where,
+                        repeat=repeat,
+                    )
+                )
+                doc = _lab_doc(bind, where, listening)
+                typer.echo(json.dumps(doc) if as_json else render_lab(doc, listening=True))
+                sys.stdout.flush()
                 async for _ in signals:
                     nursery.cancel_scope.cancel()
                     break
