@@ -17,20 +17,17 @@ The goal from issue 2: at most 1.5x the C client's CPU per handshake.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import platform
 import re
-import resource
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import trio
+from benchlib import cpu_children, cpu_self, s_server
 from OpenSSL import SSL
 
 from probe.pki import TestPKI, build_test_pki
@@ -65,55 +62,6 @@ CASES = [
         "ECDHE-RSA-AES128-GCM-SHA256",
     ),
 ]
-
-
-def cpu_self() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
-def cpu_children() -> float:
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
-
-
-@contextlib.contextmanager
-def s_server(pki: TestPKI, extra: list[str]) -> Iterator[int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    proc = subprocess.Popen(
-        [
-            "openssl",
-            "s_server",
-            "-accept",
-            f"127.0.0.1:{port}",
-            "-quiet",
-            "-naccept",
-            "1000000",
-            "-cert",
-            str(pki.good.cert),
-            "-key",
-            str(pki.good.key),
-            "-cert_chain",
-            str(pki.intermediate),
-            "-groups",
-            "x25519",
-            *extra,
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(500):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            time.sleep(0.01)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(5)
 
 
 def run_s_time(port: int, case: Case, pki: TestPKI, seconds: int) -> tuple[int, float]:
@@ -240,7 +188,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         pki = build_test_pki(Path(tmp))
         for case in CASES:
-            with s_server(pki, case.server) as port:
+            with s_server(pki.directory, ["-groups", "x25519", *case.server]) as port:
                 n_c, cpu_c = run_s_time(port, case, pki, ns.seconds)
                 n_p, cpu_p, wall_p, _ = run_tlsprobe(port, case, pki, ns.count)
                 n_f, cpu_f, wall_f = run_floor(port, case, pki, ns.count)

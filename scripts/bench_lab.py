@@ -11,16 +11,15 @@ at least 0.5x the handshakes per second of s_server.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import re
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
+
+from benchlib import s_server
 
 
 def start_lab(pki_dir: Path, *names: str) -> tuple[subprocess.Popen[str], float, dict[str, int]]:
@@ -42,32 +41,6 @@ def start_lab(pki_dir: Path, *names: str) -> tuple[subprocess.Popen[str], float,
 def stop(proc: subprocess.Popen[str]) -> None:
     proc.terminate()
     proc.wait(10)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def s_server(pki: Path) -> Iterator[int]:
-    port = free_port()
-    proc = subprocess.Popen(
-        ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-quiet", "-naccept", "10000000",
-         "-cert", str(pki / "good.crt"), "-key", str(pki / "good.key"),
-         "-cert_chain", str(pki / "intermediate.crt")],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        for _ in range(500):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            time.sleep(0.01)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(5)
 
 
 def s_time(port: int, seconds: int, version: str) -> float:

@@ -24,7 +24,6 @@ import platform
 import re
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from functools import partial
 from pathlib import Path
 
 import trio
+from benchlib import s_server
 
 SIZES = (10, 100, 1000)
 WARMUP = 20
@@ -183,32 +183,6 @@ def lab(pki_dir: Path, repeat: int) -> Iterator[tuple[list[int], float]]:
     finally:
         proc.terminate()
         proc.wait(10)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def s_server(pki_dir: Path) -> Iterator[int]:
-    port = free_port()
-    proc = subprocess.Popen(
-        ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-quiet", "-naccept", "10000000",
-         "-cert", str(pki_dir / "good.crt"), "-key", str(pki_dir / "good.key"),
-         "-cert_chain", str(pki_dir / "intermediate.crt")],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        for _ in range(500):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            time.sleep(0.01)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(5)
 
 
 def s_time(port: int, ca: Path, seconds: int) -> tuple[float, float]:
