@@ -24,6 +24,7 @@ import platform
 import re
 import resource
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -204,6 +205,37 @@ def s_time(port: int, ca: Path, seconds: int) -> tuple[float, float]:
     return n / wall, cpu / n * 1000
 
 
+def silent_run(n: int, timeout: float) -> tuple[float, dict[str, int]]:
+    """n listeners that accept (the kernel does, into a large backlog) and never answer, all
+    probed at once with `timeout`: the whole batch should end within one timeout plus a margin."""
+    from probe.multi import ensure_fd_limit, probe_many
+    from probe.prober import ProbeRequest
+    from probe.target import Target
+    from probe.tlsconfig import make_offer
+
+    ensure_fd_limit(3 * n + 64, "silent targets")
+    socks = []
+    for _ in range(n):
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(4)
+        socks.append(sock)
+    offer = make_offer(None, None, None, None)
+    reqs = [
+        ProbeRequest(target=Target(host="127.0.0.1", port=x.getsockname()[1]), offer=offer,
+                     timeout=timeout, partner_versions=False)
+        for x in socks
+    ]  # fmt: skip
+    try:
+        started = time.perf_counter()
+        summary = trio.run(partial(probe_many, reqs, concurrency=n, per_host=n, deadline=None,
+                                   on_result=lambda r: None))  # fmt: skip
+        return time.perf_counter() - started, summary.outcomes
+    finally:
+        for sock in socks:
+            sock.close()
+
+
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "serve-lab":
         return serve_lab_mode(sys.argv[2], int(sys.argv[3]))
@@ -231,6 +263,8 @@ def main() -> int:
             seq = client("s_server, concurrency 1", [port] * n, pki.ca, 1, ns.runs)
             par = client(f"s_server, concurrency {c}", [port] * n, pki.ca, c, ns.runs)
 
+    silent_wall, silent_outcomes = silent_run(1000, 2.0)
+
     def row(r: Run) -> str:
         return (
             f"| {r.label} | {r.n} | {r.wall:.2f} s | {r.n / r.wall:.0f} | "
@@ -251,6 +285,10 @@ def main() -> int:
         f"| s_time -new, lab `good` (one port) | {ns.seconds} s | - | {lab_rate:.0f}"
         f" | {lab_cpu:.2f} ms | - | - | 1 |",
     ]
+    lines.append(
+        f"| 1000 silent targets, timeout 2 s, concurrency 1000 | 1000 | {silent_wall:.2f} s"
+        f" | - | - | - | - | 1000 |"
+    )
     first, last = growth[0], growth[-1]
     per_target = [r.wall / r.n * 1000 for r in growth]
     sysssl = subprocess.run(["openssl", "version"], capture_output=True, text=True).stdout.strip()
@@ -258,6 +296,8 @@ def main() -> int:
         f"- Wall time per target at {', '.join(str(r.n) for r in growth)} targets:"
         f" {', '.join(f'{w:.2f} ms' for w in per_target)}"
         f" ({last.wall / first.wall:.0f}x the wall for {last.n // first.n}x the targets).",
+        f"- 1000 silent targets: {silent_outcomes} in {silent_wall:.2f} s with a 2 s timeout"
+        " (one deadline plus the margin shown).",
         f"- Lab start-up with {max(SIZES)} `good` listeners (process start, imports, warm PKI):"
         f" {lab_start:.2f} s.",
         f"- probe_many at concurrency 1 vs s_time on the same s_server: CPU per handshake"
