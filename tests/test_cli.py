@@ -7,6 +7,7 @@ echo a password.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -48,10 +49,21 @@ def assert_usage_error(proc: subprocess.CompletedProcess[str], *words: str) -> N
 def bad_input_cases(pki: TestPKI, tmp: Path) -> list[tuple[str, list[str | Path], list[str]]]:
     empty = tmp / "empty.pem"
     empty.write_text("")
+    huge = tmp / "huge.pem"
+    huge.write_bytes(b"-----BEGIN CERTIFICATE-----\n" + b"A" * (5 * 1024 * 1024))
+    odd_name = Path(os.fsdecode(bytes(tmp) + b"/id-\xff\xfe.pem"))
+    odd_name.write_bytes(b"\x00\x01 not a certificate")
     junk = tmp / "junk.bin"
     junk.write_bytes(b"\x01\x02not a certificate at all" * 10)
     return [
         ("missing cert", ["--cert", tmp / "nope.pem"], ["no such file"]),
+        ("huge cert", ["--cert", huge], ["too large"]),
+        ("non-UTF-8 file name", ["--cert", odd_name], ["PKCS#12"]),
+        (
+            "missing non-UTF-8 name",
+            ["--cert", Path(os.fsdecode(b"/nonexistent-\xff.pem"))],
+            ["no such file"],
+        ),
         ("cert is a directory", ["--cert", tmp], ["directory"]),
         ("empty cert", ["--cert", empty], ["empty"]),
         ("junk cert", ["--cert", junk], ["PKCS#12"]),
