@@ -19,6 +19,12 @@ if TYPE_CHECKING:
     from .runner import CheckResult
 
 
+def _check_doc(r: CheckResult) -> dict[str, object]:
+    return {"name": r.name, "kind": r.kind, "target": r.target, "passed": r.passed,
+            "expected": r.expected, "got": r.got, "failures": list(r.failures),
+            "result": to_jsonable(r.result)}  # fmt: skip
+
+
 @app.command()
 def run(
     plan_file: Annotated[Path, typer.Argument(metavar="PLAN.toml", help="The plan to run.")],
@@ -42,6 +48,14 @@ def run(
         Path | None, typer.Option(help="The lab's --pki-dir, for lab:SCENARIO targets.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
+    jsonl: Annotated[
+        bool,
+        typer.Option(
+            "--jsonl",
+            help="Also print one JSON line per check on stdout as each finishes (an "
+            "interrupted run keeps what it found); the run summary follows as the last line.",
+        ),
+    ] = False,
 ) -> None:
     """Run a regression plan: every check a real probe, scan or overlap, concurrently; compare
     with the previous run of the same plan (drift) and list certificates by expiry.
@@ -69,6 +83,9 @@ def run(
     tty = sys.stderr.isatty() and not as_json
 
     def progress(res: CheckResult, done: int, total: int) -> None:
+        if jsonl:
+            sys.stdout.write(json.dumps(_check_doc(res)) + "\n")
+            sys.stdout.flush()
         if tty:
             mark = "ok  " if res.passed else "FAIL"
             sys.stderr.write(f"\r\033[K[{done}/{total}] {mark} {res.name}")
@@ -90,24 +107,23 @@ def run(
             raise InputError(f"--junit {junit}: cannot write ({exc.strerror})") from None
     failed = sum(not r.passed for r in results)
     calendar = expiry_calendar(results)
-    if as_json:
+    if as_json or jsonl:
         doc = {
             "schema_version": SCHEMA_VERSION,
             "plan": str(plan.path),
             "name": plan.name,
-            "checks": [
-                {"name": r.name, "kind": r.kind, "target": r.target, "passed": r.passed,
-                 "expected": r.expected, "got": r.got, "failures": list(r.failures),
-                 "result": to_jsonable(r.result)}
-                for r in results
-            ],
+            "checks": [_check_doc(r) for r in results],
             "drift": to_jsonable(changes),
             "expiry": to_jsonable(calendar),
             "passed": len(results) - failed,
             "failed": failed,
             "stats": to_jsonable(stats),
         }  # fmt: skip
-        typer.echo(json.dumps(doc, indent=2))
+        if jsonl:  # the checks went out already, one line each: end with the run's summary
+            doc.pop("checks")
+            typer.echo(json.dumps(doc))
+        else:
+            typer.echo(json.dumps(doc, indent=2))
     else:
         width = max(len(r.name) for r in results)
         typer.echo(f"tlsprobe run {plan.name} ({plan.path})")

@@ -241,3 +241,14 @@ timeout = 30
     conn.close()
     hist = cli("history", quick, "--db", db)
     assert hist.returncode == 0 and "1 passed" in hist.stdout
+
+
+def test_jsonl_streams_one_line_per_check(lab: tuple[int, Path], tmp_path: Path) -> None:
+    base, pki = lab
+    proc = cli("run", LAB_PLAN, "--lab-port-base", base, "--lab-pki-dir", pki,
+               "--no-history", "--jsonl")  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    checks, summary = lines[:-1], lines[-1]
+    assert len(checks) == summary["passed"] + summary["failed"] == 29
+    assert all(c["passed"] for c in checks) and "checks" not in summary
