@@ -60,8 +60,8 @@ def resolve_versions(
         if v not in ENGINE_VERSIONS:
             raise InputError(
                 f"{registry.version_name(v)}: the full-handshake engine (this OpenSSL build)"
-                " cannot speak it; `tlsprobe scan` will enumerate SSLv2/SSLv3 with raw hellos"
-                " (not done yet)"
+                " cannot speak it; `tlsprobe scan` shows what a server accepts in SSLv2/SSLv3"
+                " (raw hellos)"
             )
     return lo, hi
 
