@@ -16,42 +16,7 @@ A is the initiator (TLS client), B the responder (TLS server). Each is an endpoi
   accepts as a server stands in for what it would offer as a client (a scan cannot see a
   client's offer), so a disagreement between the two is ``likely_fails``, not ``fails``.
 
-The prediction (TLS, RFC 5246 §7.4.1 / RFC 8446 §4.1.3): the version is the highest both enable
-(no real stack falls back to a lower version because the suites do not match); the suites are
-those usable at that version on both sides (a server whose certificate key does not fit a
-suite's authentication cannot pick it; with both group lists known, ECDHE needs a common group
-and TLS 1.3 needs one at all); the server picks by its own order when it has
-``server_preference``, else by the client's. No common version: ``fails`` (protocol_version
-alert). No common suite at that version: ``fails`` (handshake_failure). A server that requires a
-client certificate and a client without one: ``fails``.
-
-IBM MQ semantics (vendor-codes.md §1a; derived here and held to IBM's alias matrix by the tests)
--------------------------------------------------------------------------------------------------
-1. The queue manager's listener negotiates TLS before it knows the channel: it accepts every
-   CipherSpec the queue manager enables (MQ 9.2+: TLS 1.2 and TLS 1.3 queue-manager-wide), at the
-   highest protocol both ends enable, and picks the suite by its own order (TLS 1.3 first;
-   TLS_CHACHA20_POLY1305_SHA256, TLS_AES_256_GCM_SHA384, TLS_AES_128_GCM_SHA256, ...).
-2. An initiating channel offers only what its SSLCIPH allows: a specific CipherSpec is exactly
-   one suite at its protocol version; an alias is every enabled suite in its version range.
-3. After the handshake the *responding* channel checks the result against its own SSLCIPH: a
-   specific CipherSpec must be the negotiated suite at its protocol, an alias must contain the
-   negotiated version. A refusal is AMQ9631 at the responder and AMQ9641 at the initiator
-   (CSQX631E / CSQX641E on z/OS).
-4. When the initiator offers several suites at the negotiated version and the responder pins one
-   of them, the outcome depends on which one the handshake picks (platform, AllowedCipherSpecs,
-   the client's order): ``likely_fails``, whatever this model predicts the pick to be.
-
-These four rules give every cell of IBM's matrix (client row, server column; C connects,
-F fails, L likely fails), with TLS 1.3 enabled on both queue managers:
-
-    client \\ server  spec1.2  spec1.3  ANY  ANY_TLS12  ANY_TLS13  ANY_TLS12+  ANY_TLS13+
-    specific 1.2        C        F      C       C          F          C           F
-    specific 1.3        F        C      C       F          C          C           C
-    ANY                 F        L      C       F          C          C           C
-    ANY_TLS12           L        F      C       C          F          C           F
-    ANY_TLS13           F        L      C       F          C          C           C
-
-(ANY_TLS12+ is ANY_TLS12_OR_HIGHER, ANY_TLS13+ is ANY_TLS13_OR_HIGHER.)
+The prediction itself (TLS rules and IBM MQ semantics) is :mod:`probe.negotiate`.
 
 The vendor messages for a failing pair come from ``profiles/diagnosis.toml`` (the same causes a
 probe reports), limited to the products of the two partners when they are known.
@@ -60,7 +25,7 @@ probe reports), limited to the products of the two partners when they are known.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import trio
@@ -68,6 +33,7 @@ import trio
 from . import ciphers
 from .causes import load_causes
 from .errors import InputError
+from .negotiate import negotiate, predict, version_causes, vname, vnames
 from .profiles import Profile, Side, load_profile
 from .rawhello import GROUPS, SIGALGS, TLS12_GROUPS, HelloAnswer, Offer, exchange
 from .result import SCHEMA_VERSION
@@ -187,228 +153,6 @@ class OverlapResult:
 
 
 # ---------------------------------------------------------------------------------------------
-# Prediction from two sides
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Negotiation:
-    version: int | None
-    suite: Suite | None
-    common: tuple[Suite, ...]  # usable by both at `version`, in the order the server picks
-    verdict: str
-    reason: str
-    causes: tuple[tuple[str, str | None], ...]
-    steps: tuple[str, ...]
-
-
-def _vname(v: int) -> str:
-    return registry.version_name(v) or f"0x{v:04X}"
-
-
-def _vnames(vs: Iterable[int]) -> str:
-    return ", ".join(_vname(v) for v in vs) or "none"
-
-
-def _slabel(s: Suite) -> str:
-    return f"{s.hex} {s.iana}"
-
-
-_AUTH_KEY = {"RSA": "RSA", "ECDSA": "ECDSA", "DSS": "DSA"}
-
-
-def _cert_fits(s: Suite, server: Side) -> bool:
-    if server.certificate_keys is None or s.tls13 or s.scsv:
-        return True
-    key = _AUTH_KEY.get(s.auth)
-    return key is None or key in server.certificate_keys
-
-
-def _ec_groups(groups: Sequence[int] | None) -> set[int] | None:
-    return None if groups is None else {g for g in groups if g <= 41}
-
-
-def _group_fits(s: Suite, client: Side, server: Side) -> bool:
-    if s.kx not in ("ECDHE", "ECDH") or s.tls13:
-        return True
-    a, b = _ec_groups(client.groups), _ec_groups(server.groups)
-    return a is None or b is None or bool(a & b)
-
-
-def version_causes(client: Side, server: Side) -> tuple[str, str]:
-    """The diagnosis cause for versions that do not meet, from the client's point of view."""
-    if max(server.versions) < min(client.versions):
-        return (
-            "partner_version_too_old",
-            f"the server stops at {_vname(max(server.versions))}; the client starts at"
-            f" {_vname(min(client.versions))}",
-        )
-    if min(server.versions) > max(client.versions):
-        return (
-            "partner_version_too_new",
-            f"the server starts at {_vname(min(server.versions))}; the client stops at"
-            f" {_vname(max(client.versions))}",
-        )
-    return (
-        "version_mismatch",
-        f"client {_vnames(client.versions)}; server {_vnames(server.versions)}",
-    )
-
-
-def negotiate(client: Side, server: Side) -> Negotiation:
-    """The TLS handshake between two sides, without vendor post-checks (module docstring)."""
-    steps = [
-        f"client offers {_vnames(client.versions)} and {len(client.suites)} suites",
-        f"server accepts {_vnames(server.versions)} and {len(server.suites)} suites, picking by "
-        + ("its own order" if server.server_preference else "the client's order"),
-    ]
-    common_versions = sorted(set(client.versions) & set(server.versions))
-    if not common_versions:
-        cause = version_causes(client, server)
-        steps.append("no protocol version in common: the server answers protocol_version (70)")
-        return Negotiation(
-            version=None,
-            suite=None,
-            common=(),
-            verdict="fails",
-            reason=f"no protocol version in common ({cause[1]})",
-            causes=(cause,),
-            steps=tuple(steps),
-        )
-    v = common_versions[-1]
-    steps.append(f"negotiated version: {_vname(v)} (the highest both enable)")
-    offered = client.suites_at(v)
-    accepted = [s for s in server.suites_at(v) if _cert_fits(s, server)]
-    groups_known = client.groups is not None and server.groups is not None
-    if v == 0x0304 and groups_known and not set(client.groups or ()) & set(server.groups or ()):
-        steps.append("TLS 1.3 needs a key-exchange group both support: there is none")
-        return Negotiation(
-            version=v,
-            suite=None,
-            common=(),
-            verdict="fails",
-            reason="no key-exchange group in common for TLS 1.3",
-            causes=(("no_shared_cipher", "no key-exchange group in common"),),
-            steps=tuple(steps),
-        )
-    accepted = [s for s in accepted if _group_fits(s, client, server)]
-    if server.server_preference:
-        common = [s for s in accepted if s in offered]
-    else:
-        common = [s for s in offered if s in accepted]
-    if not common:
-        steps.append(
-            f"no suite in common at {_vname(v)}: the server answers handshake_failure (40)"
-        )
-        causes: list[tuple[str, str | None]] = [
-            ("no_shared_cipher", f"no suite in common at {_vname(v)}")
-        ]
-        if accepted and all(registry.is_weak(s) for s in accepted):
-            causes.append(("legacy_cipher_only", "the server accepts only legacy suites"))
-        return Negotiation(
-            version=v,
-            suite=None,
-            common=(),
-            verdict="fails",
-            reason=f"no cipher suite in common at {_vname(v)}",
-            causes=tuple(causes),
-            steps=tuple(steps),
-        )
-    pick = common[0]
-    steps.append(f"{len(common)} suites in common at {_vname(v)}; the server picks {_slabel(pick)}")
-    if server.client_certificate == "required" and not client.has_certificate:
-        steps.append("the server requires a client certificate and the client has none")
-        return Negotiation(
-            version=v,
-            suite=pick,
-            common=tuple(common),
-            verdict="fails",
-            reason="the server requires a client certificate; the client has none",
-            causes=(("client_cert_missing", None),),
-            steps=tuple(steps),
-        )
-    return Negotiation(
-        version=v,
-        suite=pick,
-        common=tuple(common),
-        verdict="connects",
-        reason=f"{_vname(v)} with {pick.iana}",
-        causes=(),
-        steps=tuple(steps),
-    )
-
-
-def predict(a: Profile, b: Profile) -> Negotiation:
-    """A (initiator, client side) against B (responder, server side), MQ rules included."""
-    n = negotiate(a.client, b.server)
-    if n.verdict != "connects" or n.version is None or n.suite is None:
-        return n
-    steps = list(n.steps)
-    v, pick = n.version, n.suite
-    if b.mq is not None:
-        ch = b.mq
-        if ch.spec is not None:
-            pinned = ciphers.suite_for(ch.spec.code)
-            if ch.spec.protocol == v and pinned in n.common and len(n.common) > 1:
-                steps.append(
-                    f"B's SSLCIPH({ch.sslciph}) pins one of the {len(n.common)} suites A offers at"
-                    f" {_vname(v)}: it holds only if the handshake picks it (this model picks"
-                    f" {pick.iana})"
-                )
-                return _mq_refusal(
-                    n,
-                    steps,
-                    "likely_fails",
-                    f"B pins {ch.sslciph} ({_vname(ch.spec.protocol)}) while A"
-                    f" offers {len(n.common)} suites at {_vname(v)}: the outcome"
-                    " depends on the handshake's pick",
-                )
-            if not ch.admits(v, pick.code):
-                steps.append(
-                    f"B's SSLCIPH({ch.sslciph}) requires {ch.spec.name} at"
-                    f" {ch.spec.protocol_name}; the handshake gave {pick.iana} at {_vname(v)}"
-                )
-                return _mq_refusal(
-                    n, steps, "fails", f"B's SSLCIPH({ch.sslciph}) refuses {_vname(v)} {pick.iana}"
-                )
-            steps.append(f"B's SSLCIPH({ch.sslciph}) matches the negotiated suite")
-        else:
-            assert ch.alias is not None
-            if not ch.admits(v, pick.code):
-                steps.append(f"B's SSLCIPH({ch.sslciph}) does not admit {_vname(v)}")
-                return _mq_refusal(
-                    n, steps, "fails", f"B's SSLCIPH({ch.sslciph}) does not admit {_vname(v)}"
-                )
-            steps.append(f"B's SSLCIPH({ch.sslciph}) admits {_vname(v)}")
-    if a.mq is not None and not a.mq.admits(v, pick.code):
-        steps.append(f"A's own SSLCIPH({a.mq.sslciph}) does not admit {_vname(v)} {pick.iana}")
-        return _mq_refusal(
-            n, steps, "fails", f"A's SSLCIPH({a.mq.sslciph}) refuses what was negotiated"
-        )
-    return Negotiation(
-        version=v,
-        suite=pick,
-        common=n.common,
-        verdict="connects",
-        reason=n.reason,
-        causes=(),
-        steps=tuple(steps),
-    )
-
-
-def _mq_refusal(n: Negotiation, steps: list[str], verdict: str, reason: str) -> Negotiation:
-    return Negotiation(
-        version=n.version,
-        suite=n.suite,
-        common=n.common,
-        verdict=verdict,
-        reason=reason,
-        causes=(("mq_cipherspec_mismatch", reason),),
-        steps=tuple(steps),
-    )
-
-
-# ---------------------------------------------------------------------------------------------
 # Suite sets and entries
 # ---------------------------------------------------------------------------------------------
 
@@ -416,7 +160,7 @@ def _mq_refusal(n: Negotiation, steps: list[str], verdict: str, reason: str) -> 
 def suite_entry(s: Suite, versions: Iterable[int] = (), *, mq_at: int | None = None) -> SuiteEntry:
     """A suite with its vendor names; ``mq_at`` keeps only the MQ name of that version."""
     r = ciphers.row(s.code)
-    vs = tuple(_vname(v) for v in sorted(set(versions)))
+    vs = tuple(vname(v) for v in sorted(set(versions)))
     if r is None:
         return SuiteEntry(
             code=s.hex,
@@ -550,7 +294,7 @@ def _profile_info(p: Profile, role: str, label: str) -> PartyInfo:
         description=p.description,
         source=p.source,
         product=p.product,
-        versions=tuple(map(_vname, side.versions)),
+        versions=tuple(map(vname, side.versions)),
         suites=len([s for s in side.suites if not s.scsv]),
         sslciph=p.mq.sslciph if p.mq else None,
         derived=side.derived,
@@ -579,7 +323,7 @@ def overlap_profiles(a: Party, b: Party) -> OverlapResult:
     common = sorted(set(pa.client.versions) & set(pb.server.versions))
     predicted = (
         Predicted(
-            version=_vname(n.version),
+            version=vname(n.version),
             cipher=suite_entry(n.suite, [n.version], mq_at=n.version),
             basis="predicted",
         )
@@ -591,7 +335,7 @@ def overlap_profiles(a: Party, b: Party) -> OverlapResult:
         a=_profile_info(pa, "client", _profile_label(a)),
         b=_profile_info(pb, "server", _profile_label(b)),
         mode="profile_profile",
-        common_versions=tuple(map(_vname, common)),
+        common_versions=tuple(map(vname, common)),
         both=both,
         only_a=only_a,
         only_b=only_b,
@@ -632,7 +376,7 @@ def _endpoint_info(t: Target, role: str, side: Side | None, res: ScanResult | No
         description=None,
         source=None,
         product=None,
-        versions=tuple(map(_vname, side.versions)) if side else (),
+        versions=tuple(map(vname, side.versions)) if side else (),
         suites=len(side.suites) if side else 0,
         derived=side.derived if side else None,
         scan_outcome=res.outcome if res else None,
@@ -701,8 +445,8 @@ async def overlap_endpoints(a: Party, b: Party, *, timeout: float) -> OverlapRes
     both, only_a, only_b = split_sets(client, sb)
     common = sorted(set(sa.versions) & set(sb.versions))
     steps = [
-        f"scanned {ra.target}: {_vnames(sa.versions)}, {len(sa.suites)} suites",
-        f"scanned {rb.target}: {_vnames(sb.versions)}, {len(sb.suites)} suites",
+        f"scanned {ra.target}: {vnames(sa.versions)}, {len(sa.suites)} suites",
+        f"scanned {rb.target}: {vnames(sb.versions)}, {len(sb.suites)} suites",
         *n.steps,
     ]
     verdict, reason = n.verdict, n.reason
@@ -714,7 +458,7 @@ async def overlap_endpoints(a: Party, b: Party, *, timeout: float) -> OverlapRes
     causes = tuple(c for c, _ in n.causes)
     predicted = (
         Predicted(
-            version=_vname(n.version),
+            version=vname(n.version),
             cipher=suite_entry(n.suite, [n.version], mq_at=n.version),
             basis="predicted",
         )
@@ -725,7 +469,7 @@ async def overlap_endpoints(a: Party, b: Party, *, timeout: float) -> OverlapRes
         a=_endpoint_info(a.target, "client", sa, ra),
         b=_endpoint_info(b.target, "server", sb, rb),
         mode="endpoint_endpoint",
-        common_versions=tuple(map(_vname, common)),
+        common_versions=tuple(map(vname, common)),
         both=both,
         only_a=only_a,
         only_b=only_b,
@@ -814,7 +558,7 @@ async def overlap_endpoint_profile(
     e_info = _endpoint_info(t, "server", side, res)
     a_info, b_info = (e_info, p_info) if endpoint_is_a else (p_info, e_info)
     steps = [
-        f"sent {p_info.name}'s ClientHello ({_vnames(p.client.versions)},"
+        f"sent {p_info.name}'s ClientHello ({vnames(p.client.versions)},"
         f" {p_info.suites} suites) to {t}"
     ]
 
@@ -827,7 +571,7 @@ async def overlap_endpoint_profile(
     steps.append(f"{t} answered: {_describe(observed)}")
     if side is not None:
         n = negotiate(p.client, side)
-        guess = f"{_vname(n.version)} {n.suite.iana}" if n.version and n.suite else n.reason
+        guess = f"{vname(n.version)} {n.suite.iana}" if n.version and n.suite else n.reason
         steps.append(f"prediction from the scan: {guess}")
     predicted = None
     if observed.version and observed.cipher and verdict == "connects":
@@ -843,7 +587,7 @@ async def overlap_endpoint_profile(
         a=a_info,
         b=b_info,
         mode="endpoint_profile",
-        common_versions=tuple(map(_vname, common)),
+        common_versions=tuple(map(vname, common)),
         both=both,
         only_a=only_a,
         only_b=only_b,
@@ -876,7 +620,7 @@ def _observed(ans: HelloAnswer) -> Observed:
             )
         return Observed(
             answer="server_hello",
-            version=_vname(v) if v else None,
+            version=vname(v) if v else None,
             cipher=entry,
             alert=None,
             alert_name=None,
@@ -908,7 +652,7 @@ def _judge_answer(
         if ans.version not in client.versions:
             return (
                 "fails",
-                f"the server chose {_vname(ans.version)}, which the profile does not enable",
+                f"the server chose {vname(ans.version)}, which the profile does not enable",
                 ["version_mismatch"],
             )
         if ans.cipher not in {s.code for s in client.suites}:
@@ -918,7 +662,7 @@ def _judge_answer(
                 ["protocol_violation"],
             )
         s = ciphers.suite_for(ans.cipher)
-        return "connects", f"{_vname(ans.version)} with {s.iana if s else hex(ans.cipher)}", []
+        return "connects", f"{vname(ans.version)} with {s.iana if s else hex(ans.cipher)}", []
     if ans.kind == "alert":
         if ans.alert == 70:
             cause = (
