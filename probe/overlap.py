@@ -40,6 +40,7 @@ from .result import SCHEMA_VERSION
 from .scan import ScanOptions, ScanResult, scan
 from .starttls import resolve_protocol
 from .target import Target, parse_target
+from .tomldata import SSL_TLS_VERSIONS
 from .wire import registry
 from .wire.hello import ClientHelloSpec, build_client_hello, make_key_share
 from .wire.registry import Suite
@@ -354,7 +355,7 @@ def endpoint_side(result: ScanResult) -> Side:
     order: list[Suite] = []
     for p in result.protocols:
         v = registry.find_version(p.version)
-        if v is None or v not in ciphers.SSL_TLS_VERSIONS or not p.supported:
+        if v is None or v not in SSL_TLS_VERSIONS or not p.supported:
             continue
         suites = tuple(s for c in p.ciphers if (s := ciphers.suite_for(int(c.code, 16))))
         by_version.append((v, suites))

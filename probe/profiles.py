@@ -50,9 +50,10 @@ from pathlib import Path
 from . import ciphers
 from .causes import PRODUCTS
 from .cipherlist import parse_cipher_selection
-from .ciphers import DataError, Fields, MQAlias, MQCipherSpec
+from .ciphers import MQAlias, MQCipherSpec
 from .errors import InputError
 from .paths import profiles_dir
+from .tomldata import DataError, Fields, read_toml
 from .wire import registry
 from .wire.registry import Suite
 
@@ -171,7 +172,7 @@ def load_profile(name: str) -> Profile:
 
 @functools.cache
 def _load_file(path: Path) -> Profile:
-    data = ciphers.read_toml(path)
+    data = read_toml(path)
     return parse_profile(data, path=path, name=path.stem)
 
 
