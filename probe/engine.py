@@ -108,6 +108,7 @@ class ClientEngine:
         transcript: Transcript,
         verify: bool,
         hostname_check: object | None = None,
+        verify_host: str | None = None,
     ) -> None:
         self.state = EngineState()
         self.transcript = transcript
@@ -118,6 +119,12 @@ class ClientEngine:
         self._hostname_check = hostname_check
         self.conn = SSL.Connection(ctx, None)
         self.conn.set_connect_state()
+        # OpenSSL's own host check when the name is a DNS name: a mismatch then fails inside
+        # the chain check with X509_V_ERR_HOSTNAME_MISMATCH and OpenSSL sends bad_certificate
+        # (42), as a real client does; our callback vetoing the leaf would send internal_error.
+        self._openssl_checks_host = bool(verify_host) and _set_openssl_host(
+            self.conn, str(verify_host)
+        )
         if server_name:
             self.conn.set_tlsext_host_name(server_name.encode("idna"))
         if ctx in _PREPARED:
@@ -163,7 +170,11 @@ class ClientEngine:
                     cert=crypto_cert,
                 )
             )
-        elif depth == 0 and self._hostname_check is not None:
+            if errnum == _X509_V_ERR_HOSTNAME_MISMATCH and self._hostname_check is not None:
+                # OpenSSL said no; service-identity says why, in words for the diagnosis.
+                why = self._hostname_check(crypto_cert)  # type: ignore[operator]
+                self.state.hostname_error = str(why or "the certificate does not name the host")
+        elif depth == 0 and self._hostname_check is not None and not self._openssl_checks_host:
             problem = self._hostname_check(to_cryptography(cert))  # type: ignore[operator]
             if problem:
                 self.state.hostname_error = str(problem)
@@ -259,6 +270,31 @@ class ClientEngine:
         if seen and not self.state.verify_failures and sorted(seen) == list(range(len(seen))):
             return [to_cryptography(seen[d]) for d in range(len(seen))]
         return [to_cryptography(c) for c in self.conn.get_verified_chain() or ()]
+
+
+_X509_V_ERR_HOSTNAME_MISMATCH = 62
+_X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS = 0x4  # RFC 6125 §6.4.3: "f*.example.com" does not match
+
+
+def _set_openssl_host(conn: SSL.Connection, host: str) -> bool:
+    """Ask OpenSSL to check ``host`` (a DNS name) on this connection; False when the bindings
+    lack the call (pyOpenSSL has no public API for it), so service-identity checks instead."""
+    try:
+        from OpenSSL._util import lib
+    except ImportError:
+        return False
+    set1_host = getattr(lib, "X509_VERIFY_PARAM_set1_host", None)
+    get0_param = getattr(lib, "SSL_get0_param", None)
+    set_flags = getattr(lib, "X509_VERIFY_PARAM_set_hostflags", None)
+    if set1_host is None or get0_param is None or set_flags is None:
+        return False
+    try:
+        name = host.encode("idna")
+    except UnicodeError:
+        return False  # not a DNS name OpenSSL could match; service-identity will say why
+    param = get0_param(conn._ssl)
+    set_flags(param, _X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS)
+    return bool(set1_host(param, name, len(name)))
 
 
 # -- callbacks installed once per context -------------------------------------------------------

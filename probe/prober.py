@@ -148,6 +148,7 @@ async def _after_connect(run: _Run, stream: trio.SocketStream, mark: Callable[[s
         transcript=Transcript(),
         verify=req.verify,
         hostname_check=verify.hostname_checker(check_name) if check_name else None,
+        verify_host=check_name if check_name and not _is_ip(check_name) else None,
     )
     run.engine = engine
     pump = None
@@ -494,3 +495,7 @@ def _trace(engine: ClientEngine) -> tuple[TraceEntry, ...]:
     from .trace import trace_entries
 
     return trace_entries(engine.transcript)
+
+
+def _is_ip(name: str) -> bool:
+    return Target(host=name, port=1).is_ip

@@ -332,6 +332,11 @@ async def test_hostname_mismatch(openssl_peer: Peer, pki: TestPKI) -> None:
     assert (r.outcome, r.phase) == ("hostname_mismatch", "verify")
     assert causes(r) == ["hostname_mismatch"]
     assert "127.0.0.1" in (r.diagnosis[0].detail or "")
+    by_name = await probe_port(openssl_peer.port, ca=pki.ca, sni="localhost")
+    assert by_name.outcome == "hostname_mismatch"
+    # OpenSSL's own host check: the client refuses with bad_certificate, as real clients do.
+    assert by_name.alert is not None and (by_name.alert.origin, by_name.alert.code) == ("local", 42)
+    assert "localhost" in (by_name.diagnosis[0].detail or "")
 
 
 @pytest.mark.parametrize("openssl_peer", ["good"], indirect=True)
