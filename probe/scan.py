@@ -202,11 +202,35 @@ class Scanner:
         first = await self.ask(self._offer(version, suites))
         small = False
         intolerance = None
+        known_order: bool | None = None
         if first.kind == "server_hello" and first.version == version:
             accepted = [c for c in [first.cipher] if c is not None]
-            accepted += await self._drain(
-                version, tuple(c for c in suites if c not in accepted), False
-            )
+            rest = tuple(c for c in suites if c not in accepted)
+            second = await self.ask(self._offer(version, rest))
+            if (
+                second.kind == "server_hello"
+                and second.version == version
+                and second.cipher in rest
+            ):
+                accepted.append(second.cipher)
+                rest = tuple(c for c in rest if c != second.cipher)
+                known_order = await self._order(version, accepted, False)
+            if known_order is False:
+                # The server follows our order, so each slice of the rest drains on its own:
+                # the slices run in parallel (bounded by the host gate), which matters when
+                # every handshake costs a round trip.
+                parts = max(1, self.gate.limit)
+                found: list[list[int]] = [[] for _ in range(parts)]
+
+                async def drain_part(i: int) -> None:
+                    found[i] = await self._drain(version, rest[i::parts], False)
+
+                async with trio.open_nursery() as nursery:
+                    for i in range(parts):
+                        nursery.start_soon(drain_part, i)
+                accepted += [c for part in found for c in part]
+            elif second.kind == "server_hello" and second.cipher in accepted:
+                accepted += await self._drain(version, rest, False)
         elif first.kind in ("eof", "not_tls", "timeout") and version < 0x0304:
             # Old middleware closes on a long hello; try a short, extension-free one.
             probe = await self.ask(self._offer(version, COMMON, small=True))
@@ -221,7 +245,9 @@ class Scanner:
                 accepted += await self._drain(version, suites[i : i + CHUNK], True)
         else:
             return VersionResult(version=name, supported=False, server_order=None, ciphers=())
-        server_order = await self._order(version, accepted, small)
+        server_order = (
+            known_order if known_order is False else await self._order(version, accepted, small)
+        )
         note = None
         if small and server_order:
             # Each chunk was drained in the server's order, but their concatenation is not its
