@@ -356,24 +356,42 @@ async def scan(opts: ScanOptions, gate: HostGate | None = None,
     async def one(v: int) -> None:
         results[v] = await sc.scan_version(v)
 
+    groups13: list[tuple[str, ...]] = []
+
+    async def tls13_groups() -> None:
+        # Needs nothing from the version scans (an empty key_share asks for the group), so it
+        # runs beside them; kept only if TLS 1.3 turns out to be supported.
+        if 0x0304 in opts.versions:
+            groups13.append(await sc.tls13_groups())
+
     async with trio.open_nursery() as nursery:
         for v in opts.versions:
             nursery.start_soon(one, v)
+        nursery.start_soon(tls13_groups)
     protocols = tuple(results[v] for v in opts.versions)
     groups: dict[str, tuple[str, ...]] = {}
     certificates: dict[str, tuple[CertInfo, ...]] = {}
     newest12 = next(
         (v for v in (0x0303, 0x0302, 0x0301, 0x0300) if v in results and results[v].supported), None
     )
-    if 0x0304 in results and results[0x0304].supported:
-        groups["TLSv1.3"] = await sc.tls13_groups()
+    if 0x0304 in results and results[0x0304].supported and groups13:
+        groups["TLSv1.3"] = groups13[0]
     if newest12 is not None:
-        codes = tuple(int(c.code, 16) for c in results[newest12].ciphers)
+        v12 = newest12
+        codes = tuple(int(c.code, 16) for c in results[v12].ciphers)
         ecdhe = tuple(c for c in codes if (s := registry.suite(c)) and s.kx == "ECDHE")
-        name = registry.version_name(newest12) or ""
-        if ecdhe:
-            groups[name] = await sc.tls12_groups(newest12, ecdhe)
-        certificates = await sc.chains(newest12, codes)
+        name = registry.version_name(v12) or ""
+
+        async def tls12_groups() -> None:
+            if ecdhe:
+                groups[name] = await sc.tls12_groups(v12, ecdhe)
+
+        async def chains() -> None:
+            certificates.update(await sc.chains(v12, codes))
+
+        async with trio.open_nursery() as nursery:  # independent: side by side
+            nursery.start_soon(tls12_groups)
+            nursery.start_soon(chains)
     if not certificates and 0x0304 in results and results[0x0304].supported:
         certificates = await _tls13_chain(opts)
     renego = [a.server_hello.renegotiation_info for a in sc.answers
