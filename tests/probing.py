@@ -19,10 +19,17 @@ from probe.wire import registry
 
 
 @cache
+def schema(name: str) -> dict[str, Any]:
+    """A published JSON Schema of the package (``probe``, ``scan``, ``overlap``, ...), itself
+    checked against the 2020-12 meta-schema, so a broken schema cannot pass every document."""
+    path = Path(probe.__file__).parent / "schemas" / f"{name}.schema.json"
+    doc: dict[str, Any] = json.loads(path.read_text())
+    jsonschema.Draft202012Validator.check_schema(doc)
+    return doc
+
+
 def probe_schema() -> dict[str, Any]:
-    path = Path(probe.__file__).parent / "schemas" / "probe.schema.json"
-    schema: dict[str, Any] = json.loads(path.read_text())
-    return schema
+    return schema("probe")
 
 
 def check_schema(result: ProbeResult) -> dict[str, Any]:

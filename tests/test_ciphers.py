@@ -10,17 +10,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 from peers import Peer
-from probing import probe_port
+from probing import probe_port, schema
 from typer.testing import CliRunner
 
-import probe
 from probe import ciphers
 from probe.cipherlist import parse_cipher_list, parse_cipher_selection
 from probe.cli import app
@@ -31,18 +29,15 @@ from probe.wire import registry
 RUNNER = CliRunner()
 
 
-@cache
-def schema() -> dict[str, Any]:
-    path = Path(probe.__file__).parent / "schemas" / "ciphers.schema.json"
-    doc: dict[str, Any] = json.loads(path.read_text())
-    return doc
+def ciphers_schema() -> dict[str, Any]:
+    return schema("ciphers")
 
 
 def ciphers_json(*args: str) -> dict[str, Any]:
     result = RUNNER.invoke(app, ["ciphers", *args, "--json"])
     assert result.exit_code == 0, (result.output, result.exception)
     doc: dict[str, Any] = json.loads(result.output)
-    jsonschema.validate(doc, schema())
+    jsonschema.validate(doc, ciphers_schema())
     return doc
 
 

@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from probing import schema
 
-import probe
 from probe.decode import DecodeResult, Item, decode_bytes, decode_text
 from probe.hexdump import read_dump
 from probe.pki import TestPKI
@@ -38,11 +38,8 @@ from probe.wire.record import build_records
 SEEDS = Path(__file__).parent / "data" / "seeds"
 
 
-@cache
 def decode_schema() -> dict[str, Any]:
-    path = Path(probe.__file__).parent / "schemas" / "decode.schema.json"
-    schema: dict[str, Any] = json.loads(path.read_text())
-    return schema
+    return schema("decode")
 
 
 @cache

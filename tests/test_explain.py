@@ -9,13 +9,12 @@ import json
 import subprocess
 import sys
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+from probing import schema
 
-import probe
 from probe.causes import find_code, load_causes
 from probe.explain import Explanation, explain, recognize
 from probe.lab.catalog import scenario_names
@@ -25,10 +24,7 @@ from probe.result import to_jsonable
 
 @cache
 def validator() -> jsonschema.Draft202012Validator:
-    path = Path(probe.__file__).parent / "schemas" / "explain.schema.json"
-    schema: dict[str, Any] = json.loads(path.read_text())
-    jsonschema.Draft202012Validator.check_schema(schema)
-    return jsonschema.Draft202012Validator(schema)
+    return jsonschema.Draft202012Validator(schema("explain"))
 
 
 def as_json(e: Explanation) -> dict[str, Any]:

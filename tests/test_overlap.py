@@ -15,15 +15,14 @@ import re
 import shutil
 import subprocess
 import sys
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 from peers import Peer, gnutls_server, openssl_args, openssl_server
+from probing import schema
 
-import probe
 from probe import overlap as ov
 from probe.errors import InputError
 from probe.overlap import OverlapResult, run_overlap
@@ -35,16 +34,13 @@ from probe.target import Target
 from probe.wire import registry
 
 
-@cache
-def schema() -> dict[str, Any]:
-    path = Path(probe.__file__).parent / "schemas" / "overlap.schema.json"
-    doc: dict[str, Any] = json.loads(path.read_text())
-    return doc
+def overlap_schema() -> dict[str, Any]:
+    return schema("overlap")
 
 
 def check(result: OverlapResult) -> dict[str, Any]:
     doc: dict[str, Any] = json.loads(json.dumps(to_jsonable(result)))
-    jsonschema.validate(doc, schema())
+    jsonschema.validate(doc, overlap_schema())
     return doc
 
 
@@ -253,7 +249,7 @@ def test_overlap_cli_human_and_json_views() -> None:
     proc = tlsprobe("overlap", "profile:java8", "profile:mozilla-intermediate", "--json")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
-    jsonschema.validate(doc, schema())
+    jsonschema.validate(doc, overlap_schema())
     assert doc["verdict"] == "connects" and doc["schema_version"] == 1
     assert doc["predicted"]["version"] == "TLSv1.2"
 
@@ -377,7 +373,7 @@ def test_modern_profile_against_legacy_gnutls_fails_with_vendor_messages(
     proc = tlsprobe("overlap", "profile:mozilla-modern", legacy_gnutls.hostport, "--json")
     assert proc.returncode == 1, proc.stderr
     doc = json.loads(proc.stdout)
-    jsonschema.validate(doc, schema())
+    jsonschema.validate(doc, overlap_schema())
     assert doc["verdict"] == "fails" and doc["predicted"] is None
     assert doc["observed"]["answer"] == "alert"  # gnutls answers alert 40 here, not 70
     assert doc["causes"][0] == "partner_version_too_old"

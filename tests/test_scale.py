@@ -473,12 +473,12 @@ def test_deadline_scan_results_follow_the_scan_schema() -> None:
     import json
 
     import jsonschema
+    from probing import schema as published_schema
 
-    import probe
     from probe.multi import deadline_scan_result
     from probe.result import to_jsonable
 
-    schema = json.loads((Path(probe.__file__).parent / "schemas" / "scan.schema.json").read_text())
+    schema = published_schema("scan")
     opts = ScanOptions(target=Target(host="127.0.0.1", port=1))
     for ran in (None, 0.25):
         doc = json.loads(json.dumps(to_jsonable(deadline_scan_result(opts, ran, 1.0))))

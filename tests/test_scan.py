@@ -49,8 +49,8 @@ import pytest
 import trio
 from labproc import running_lab
 from peers import HOST, Peer, _require, free_port, gnutls_server, openssl_server
+from probing import schema
 
-import probe
 from probe.pki import IdentityFiles, TestPKI
 from probe.result import to_jsonable
 from probe.scan import ScanOptions, ScanResult, scan
@@ -64,12 +64,8 @@ CLIENT_DEADLINE = 20.0  # seconds for one ground-truth handshake (loaded CI host
 # --------------------------------------------------------------------------- helpers
 
 
-@cache
 def scan_schema() -> dict[str, Any]:
-    path = Path(probe.__file__).parent / "schemas" / "scan.schema.json"
-    schema: dict[str, Any] = json.loads(path.read_text())
-    jsonschema.Draft202012Validator.check_schema(schema)
-    return schema
+    return schema("scan")
 
 
 async def scan_port(port: int) -> ScanResult:

@@ -17,17 +17,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import jsonschema
 import pytest
 import trio
 from bytepeers import plaintext_banner, serve_script, silent
 from peers import HOST, Peer, _require, vsftpd_server
-from probing import causes, probe_port
+from probing import causes, probe_port, schema
 from telnetpeers import telnet_server
 
-import probe
 from probe.pki import TestPKI
 from probe.result import to_jsonable
 from probe.scan import ScanOptions, ScanResult, scan
@@ -218,8 +216,7 @@ def test_cli_probe_starttls_refused_exits_1(smtp_no_tls: Peer) -> None:
 
 
 def scan_schema_check(result: ScanResult) -> None:
-    path = Path(probe.__file__).parent / "schemas" / "scan.schema.json"
-    jsonschema.validate(json.loads(json.dumps(to_jsonable(result))), json.loads(path.read_text()))
+    jsonschema.validate(json.loads(json.dumps(to_jsonable(result))), schema("scan"))
 
 
 async def s_client_accepts(port: int, protocol: str, version: str, suite: str) -> bool:
