@@ -269,9 +269,9 @@ def _server_certs(engine: ClientEngine, tls13: bool) -> list[x509.Certificate]:
 def _anchors(req: ProbeRequest) -> list[x509.Certificate]:
     if req.ca_file is None:
         return []
-    from .identity import load_certificates
+    from .tlsconfig import trust_anchors
 
-    return load_certificates(req.ca_file, "CA file")
+    return list(trust_anchors(req.ca_file))
 
 
 def _chains_to(identity: ClientIdentity, ca_ders: list[bytes]) -> bool | None:

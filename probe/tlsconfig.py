@@ -8,9 +8,11 @@ their handshake signatures use MD5/SHA-1; we lower it only when the user asks fo
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
 from OpenSSL import SSL, crypto
 
 from .engine import prepare_context
@@ -98,6 +100,17 @@ _CACHE: dict[tuple[object, ...], tuple[SSL.Context, ClientIdentity | None]] = {}
 _CACHE_MAX = 64
 
 
+def trust_anchors(ca_file: Path) -> tuple[x509.Certificate, ...]:
+    """The certificates of a CA file, read once per version of the file: the context builder
+    and the diagnosis (which root is missing?) both need them, probe after probe."""
+    return _anchors_of(_ca_stamp(ca_file), ca_file)
+
+
+@functools.lru_cache(maxsize=16)
+def _anchors_of(stamp: tuple[object, ...], ca_file: Path) -> tuple[x509.Certificate, ...]:
+    return tuple(load_certificates(ca_file, "CA file"))
+
+
 def _ca_stamp(ca_file: Path | None) -> tuple[object, ...]:
     if ca_file is None:
         return ()
@@ -150,7 +163,7 @@ def _new_context(
     if ca_file is not None:
         store = ctx.get_cert_store()
         assert store is not None  # a fresh client context always has a store
-        for cert in load_certificates(ca_file, "CA file"):
+        for cert in trust_anchors(ca_file):
             store.add_cert(crypto.X509.from_cryptography(cert))
     else:
         ctx.set_default_verify_paths()
