@@ -15,25 +15,21 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
-import trio
 import typer
 
 from . import __version__
-from .cipherlist import apply_pinned_versions, parse_cipher_selection
+from .defaults import DEFAULT_GRACE, DEFAULT_TIMEOUT
 from .errors import InputError
-from .identity import load_certificates, load_identity, validity_warning
 from .lab import DEFAULT_PORT_BASE
-from .mq import channel_sni
-from .prober import DEFAULT_GRACE, DEFAULT_TIMEOUT, ProbeRequest, run_probe
-from .render import render_lab, render_probe, render_scan
-from .result import to_jsonable
-from .starttls import CHOICES, resolve_protocol
-from .target import Target, parse_target
-from .tlsconfig import make_offer
-from .wire import registry
+from .starttls import CHOICES
 
-if TYPE_CHECKING:  # the lab's servers load only when `lab` runs: start-up time matters
+# Start-up time is part of every command's wall time (a scan of a small server takes less time
+# than importing everything): each command imports what it needs when it runs, so `explain`
+# never loads trio or OpenSSL and `scan` never loads the prober, the diagnosis or the lab.
+if TYPE_CHECKING:
     from .lab.server import Listening
+    from .prober import ProbeRequest
+    from .target import Target
 
 app = typer.Typer(
     name="tlsprobe",
@@ -52,6 +48,8 @@ VERSION_HELP = "ssl2 ssl3 1.0 1.1 1.2 1.3"
 
 
 def _version(value: str | None, option: str) -> int | None:
+    from .wire import registry
+
     if value is None:
         return None
     v = registry.find_version(value)
@@ -77,6 +75,8 @@ def _main(
 
 
 def _emit(data: object, as_json: bool, human: str) -> None:
+    from .result import to_jsonable
+
     if as_json:
         typer.echo(json.dumps(to_jsonable(data), indent=2))
     else:
@@ -194,6 +194,17 @@ def probe(
 
     Example: tlsprobe probe mq.example:1414 --mq-channel TO.QMGR1 --cert qm.p12 --ca ca.pem
     """
+    import trio
+
+    from .cipherlist import apply_pinned_versions, parse_cipher_selection
+    from .identity import load_certificates, load_identity, validity_warning
+    from .mq import channel_sni
+    from .prober import ProbeRequest, run_probe
+    from .render import render_probe
+    from .starttls import resolve_protocol
+    from .target import parse_target
+    from .tlsconfig import make_offer
+
     if (target is None) == (file is None):
         raise InputError("give one TARGET or -f FILE")
     tgt = parse_target(target) if target is not None else parse_target("0.0.0.0:1")
@@ -248,7 +259,11 @@ def _probe_file(
 ) -> NoReturn:
     """`probe -f`: stream one JSON line per target as each finishes (so an interrupted run
     keeps what it found), bounded overall and per host, within an optional global deadline."""
+    import trio
+
     from .multi import json_lines, probe_many, read_targets, requests_for
+    from .result import to_jsonable
+    from .starttls import resolve_protocol
 
     targets = read_targets(file, check=lambda t: resolve_protocol(starttls, t.port))
     summary = trio.run(
@@ -306,8 +321,13 @@ def scan(
 
     Example: tlsprobe scan partner.example:992 --json
     """
+    import trio
+
+    from .result import to_jsonable
     from .scan import HostGate, ScanOptions
     from .scan import scan as run_scan
+    from .starttls import resolve_protocol
+    from .target import parse_target
 
     if (target is None) == (file is None):
         raise InputError("give one TARGET or -f FILE")
@@ -354,7 +374,12 @@ def scan(
     )
     if show_progress:
         sys.stderr.write("\r\033[K")
-    typer.echo(json.dumps(to_jsonable(result), indent=2) if as_json else render_scan(result))
+    if as_json:
+        typer.echo(json.dumps(to_jsonable(result), indent=2))
+    else:
+        from .render import render_scan
+
+        typer.echo(render_scan(result))
     raise typer.Exit(0 if result.outcome == "scanned" else 1)
 
 
@@ -428,7 +453,10 @@ def lab(
     Example: tlsprobe lab expired client-cert-required --port-base 9440, then
     tlsprobe probe 127.0.0.1:9440 --ca ~/.local/share/tlsprobe/lab-pki/ca.crt
     """
+    import trio
+
     from .lab.server import Listening, check_host, select, serve_lab
+    from .render import render_lab
 
     chosen = select(scenarios or [])
     where = pki_dir or _default_pki_dir()

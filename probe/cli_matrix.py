@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import trio
 import typer
 
-from .cipherlist import parse_cipher_list
 from .cli import VERSION_HELP, _version, app
+from .defaults import DEFAULT_TIMEOUT
 from .errors import InputError
-from .identity import ClientIdentity, load_certificates, load_identity
-from .matrix import axes, render_matrix, run_matrix
-from .mq import channel_sni
-from .prober import DEFAULT_TIMEOUT, ProbeRequest
-from .result import SCHEMA_VERSION, to_jsonable
-from .starttls import resolve_protocol
-from .target import parse_target
-from .tlsconfig import make_offer
-from .wire.registry import Suite
+
+if TYPE_CHECKING:
+    from .identity import ClientIdentity
+    from .wire.registry import Suite
 
 
 @app.command()
@@ -68,6 +62,18 @@ def matrix(
 
     Example: tlsprobe matrix mq.example:1414 --tls 1.2 --tls 1.3 --cert qm1.p12 --cert qm2.p12
     """
+    import trio
+
+    from .cipherlist import parse_cipher_list
+    from .identity import load_certificates, load_identity
+    from .matrix import axes, render_matrix, run_matrix
+    from .mq import channel_sni
+    from .prober import ProbeRequest
+    from .result import SCHEMA_VERSION, to_jsonable
+    from .starttls import resolve_protocol
+    from .target import parse_target
+    from .tlsconfig import make_offer
+
     tgt = parse_target(target)
     if per_host < 1 or timeout <= 0:
         raise InputError("--per-host must be at least 1 and --timeout above 0")

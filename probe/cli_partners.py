@@ -6,19 +6,20 @@ import json
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 
-import trio
 import typer
 
-from . import ciphers
 from .cli import app
 from .errors import InputError
-from .result import SCHEMA_VERSION, to_jsonable
 from .wire import registry
 
-if TYPE_CHECKING:  # overlap (scan, the raw hello engine) loads only when `overlap` runs
+# The cipher reference and overlap (scan, the raw hello engine) load only when their command
+# runs: the other commands' start-up time should not pay for them.
+if TYPE_CHECKING:
+    from . import ciphers
     from .overlap import OverlapResult, SuiteEntry
 
-_MARK = {"C": "", "K": " [K]", "U": " [U]", ciphers.INFERRED: "*"}
+# "inferred" is probe.ciphers.INFERRED (tests/test_ciphers.py checks the two agree).
+_MARK = {"C": "", "K": " [K]", "U": " [U]", "inferred": "*"}
 _PROFILE_TAG = {"K": " [K]", "U": " [U: unconfirmed]"}
 CONFIDENCE_WORD = {"K": "standard knowledge", "U": "unconfirmed"}
 
@@ -31,6 +32,9 @@ def _short_version(name: str) -> str:
 
 
 def ciphers_doc(found: ciphers.SearchResult) -> dict[str, Any]:
+    from . import ciphers
+    from .result import SCHEMA_VERSION
+
     ref = ciphers.reference()
     return {
         "schema_version": SCHEMA_VERSION,
@@ -56,6 +60,8 @@ def _vendor(code: ciphers.VendorCode | None) -> str:
 
 
 def render_ciphers(found: ciphers.SearchResult) -> str:
+    from . import ciphers
+
     lines: list[str] = []
     if found.aliases:
         lines.append("IBM MQ alias CipherSpecs:")
@@ -113,6 +119,8 @@ def ciphers_cmd(
 
     Example: tlsprobe ciphers gsk:0A
     """
+    from . import ciphers
+
     found = ciphers.search(query)
     if as_json:
         typer.echo(json.dumps(ciphers_doc(found), indent=2))
@@ -225,7 +233,10 @@ def overlap(
     """
     if timeout <= 0:
         raise InputError("--timeout must be above 0")
+    import trio
+
     from .overlap import run_overlap
+    from .result import to_jsonable
 
     result = trio.run(partial(run_overlap, a, b, timeout=timeout))
     if as_json:

@@ -8,18 +8,18 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import trio
 import typer
 
 from .cli import app
 from .errors import InputError
-from .result import SCHEMA_VERSION, to_jsonable
 
 if TYPE_CHECKING:
     from .runner import CheckResult
 
 
 def _check_doc(r: CheckResult) -> dict[str, object]:
+    from .result import to_jsonable
+
     return {"name": r.name, "kind": r.kind, "target": r.target, "passed": r.passed,
             "expected": r.expected, "got": r.got, "failures": list(r.failures),
             "result": to_jsonable(r.result)}  # fmt: skip
@@ -65,8 +65,11 @@ def run(
     Example: tlsprobe run profiles/plans/lab.toml --junit report.xml
     """
     # Plans, history and JUnit load only for this command (start-up time of the others).
+    import trio
+
     from .junit import write_junit
     from .plan import load_plan
+    from .result import SCHEMA_VERSION, to_jsonable
     from .runner import RunSettings, RunStats, expiry_calendar, run_plan
     from .store import connect, default_db, drift, previous_run, save_run
 
@@ -160,6 +163,7 @@ def history(
 
     Example: tlsprobe history profiles/plans/lab.toml --since 2026-11-01
     """
+    from .result import SCHEMA_VERSION, to_jsonable
     from .store import connect, default_db, runs
 
     if since is not None:

@@ -16,16 +16,20 @@ import errno
 import os
 import socket
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .engine import ClientEngine, Step
 from .upgrade import DEFAULT_CLIENT_NAME, MAX_STARTTLS_BYTES, FTPProtect, StartTLSLog, dialog_for
 
 READ_CHUNK = 16 * 1024
 # A real handshake is a few KB; 32,750+ bytes of CA names and long chains stay well below this.
 MAX_HANDSHAKE_BYTES = 2 * 1024 * 1024
+
+# The engine (pyOpenSSL) loads with the first TLS handshake, not with this module: the raw hello
+# engine of `scan` connects through here and never needs OpenSSL.
+if TYPE_CHECKING:
+    from .engine import ClientEngine
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -197,6 +201,8 @@ class PumpEnd:
 
 async def pump_handshake(stream: trio.SocketStream, engine: ClientEngine) -> PumpEnd:
     """Drive the engine until the handshake ends; the caller's cancel scope is the deadline."""
+    from .engine import Step
+
     received = 0
     while True:
         step = engine.step()

@@ -17,6 +17,7 @@ from cryptography import x509
 
 from . import diagnose as diag
 from . import net, outcome, verify
+from .defaults import DEFAULT_GRACE, DEFAULT_TIMEOUT
 from .engine import ClientEngine, to_cryptography
 from .identity import ClientIdentity
 from .mq import channel_sni
@@ -46,9 +47,6 @@ from .wire.messages import (
     parse_server_key_exchange,
 )
 from .wire.transcript import Transcript
-
-DEFAULT_TIMEOUT = 10.0
-DEFAULT_GRACE = 0.3
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

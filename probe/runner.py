@@ -30,11 +30,12 @@ from typing import Any
 import trio
 
 from .cipherlist import apply_pinned_versions, parse_cipher_list, parse_cipher_selection
+from .defaults import DEFAULT_GRACE, DEFAULT_TIMEOUT
 from .errors import InputError
 from .identity import load_certificates, load_identity, read_input_file
 from .overlap import Predicted, run_overlap
 from .plan import Check, Plan, PlanError
-from .prober import DEFAULT_GRACE, DEFAULT_TIMEOUT, ProbeRequest, run_probe
+from .prober import ProbeRequest, run_probe
 from .result import ProbeResult
 from .scan import HostGate, ScanOptions, VersionResult, scan
 from .starttls import resolve_protocol

@@ -28,9 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import trio
-from cryptography import x509
 
-from . import verify
 from .rawhello import Counter, HelloAnswer, Offer, exchange, tls_suites_for
 from .result import SCHEMA_VERSION, CertInfo
 from .target import Target
@@ -182,11 +180,17 @@ class Scanner:
     async def _order(self, version: int, accepted: list[int], small: bool) -> bool | None:
         if len(accepted) < 2:
             return None
-        fwd = await self.ask(self._offer(version, tuple(accepted), small=small))
-        rev = await self.ask(self._offer(version, tuple(reversed(accepted)), small=small))
-        if fwd.cipher is None or rev.cipher is None:
+        picks: list[int | None] = [None, None]
+
+        async def pick(i: int, order: tuple[int, ...]) -> None:
+            picks[i] = (await self.ask(self._offer(version, order, small=small))).cipher
+
+        async with trio.open_nursery() as nursery:  # independent questions: one round trip
+            nursery.start_soon(pick, 0, tuple(accepted))
+            nursery.start_soon(pick, 1, tuple(reversed(accepted)))
+        if picks[0] is None or picks[1] is None:
             return None
-        return fwd.cipher == rev.cipher
+        return picks[0] == picks[1]
 
     async def scan_version(self, version: int) -> VersionResult:
         name = registry.version_name(version) or hex(version)
@@ -310,6 +314,10 @@ class Scanner:
             s = registry.suite(code)
             if s is not None and s.auth in ("RSA", "ECDSA", "DSS"):
                 by_auth.setdefault(s.auth, []).append(code)
+        from cryptography import x509  # with the first chain, not at start-up
+
+        from . import verify
+
         out: dict[str, tuple[CertInfo, ...]] = {}
         for auth, codes in by_auth.items():
             ans = await self.ask(self._offer(version, tuple(codes)), full=True)
@@ -337,21 +345,29 @@ async def scan(opts: ScanOptions, gate: HostGate | None = None,
     started = time.perf_counter()
     gate = gate or HostGate()
     target = opts.target
-    # One plain TCP connect first, so an unreachable target is one clear outcome.
-    with trio.move_on_after(opts.timeout) as cs:
-        got = await net.connect_tcp(target.host, target.port)
-    if cs.cancelled_caught or isinstance(got, net.TcpFailure):
-        kind = "unreachable" if cs.cancelled_caught else got.kind  # type: ignore[union-attr]
-        msg = "connect timed out" if cs.cancelled_caught else got.message  # type: ignore[union-attr]
-        return ScanResult(target=str(target), outcome=kind, protocols=(), groups={},
-                          certificates={}, secure_renegotiation=None,
-                          extended_master_secret=None, connections=1,
-                          timings_ms={"total": round((time.perf_counter() - started) * 1000, 1)},
-                          error=msg)  # fmt: skip
-    await got.aclose()
     sc = Scanner(opts, gate, progress)
-    sc.counter.connections += 1
     results: dict[int, VersionResult] = {}
+    failed: list[tuple[str, str]] = []
+
+    async def reachable(
+        scope: trio.CancelScope, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        # One plain TCP connect, so an unreachable target is one clear outcome. It runs beside
+        # the version scans instead of before them (on a link with latency that saves a round
+        # trip), holding the host gate's first slot, and a failure cancels them at once.
+        async with gate.limiter():
+            task_status.started()
+            with trio.move_on_after(opts.timeout) as cs:
+                got = await net.connect_tcp(target.host, target.port)
+            sc.counter.connections += 1
+        if cs.cancelled_caught:
+            failed.append(("unreachable", "connect timed out"))
+        elif isinstance(got, net.TcpFailure):
+            failed.append((got.kind, got.message))
+        else:
+            await got.aclose()
+            return
+        scope.cancel()
 
     async def one(v: int) -> None:
         results[v] = await sc.scan_version(v)
@@ -365,9 +381,17 @@ async def scan(opts: ScanOptions, gate: HostGate | None = None,
             groups13.append(await sc.tls13_groups())
 
     async with trio.open_nursery() as nursery:
+        await nursery.start(reachable, nursery.cancel_scope)
         for v in opts.versions:
             nursery.start_soon(one, v)
         nursery.start_soon(tls13_groups)
+    if failed:
+        kind, msg = failed[0]
+        return ScanResult(target=str(target), outcome=kind, protocols=(), groups={},
+                          certificates={}, secure_renegotiation=None,
+                          extended_master_secret=None, connections=sc.counter.connections,
+                          timings_ms={"total": round((time.perf_counter() - started) * 1000, 1)},
+                          error=msg)  # fmt: skip
     protocols = tuple(results[v] for v in opts.versions)
     groups: dict[str, tuple[str, ...]] = {}
     certificates: dict[str, tuple[CertInfo, ...]] = {}

@@ -301,3 +301,12 @@ async def test_vendor_spellings_negotiate_with_openssl(
     else:
         # An alias offers the queue manager's TLS 1.2 list; OpenSSL picks one of them.
         assert int(result.negotiated.cipher.code, 16) in MQ_ORDER_12
+
+
+def test_the_inferred_mark_uses_the_references_own_word() -> None:
+    # cli_partners spells the label out so `tlsprobe explain` and friends need not load the
+    # cipher reference at start-up; the two must not drift apart.
+    from probe import ciphers, cli_partners
+
+    assert ciphers.INFERRED in cli_partners._MARK
+    assert cli_partners._MARK[ciphers.INFERRED] == "*"

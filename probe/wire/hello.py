@@ -24,9 +24,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, x448, x25519
-
 from . import extensions as ext
 from .buffer import Reader, u8, u16, u24
 from .errors import DecodeError
@@ -244,11 +241,7 @@ def parse_client_hello(body: bytes) -> ClientHello:
 
 # --- Key shares ---------------------------------------------------------------------------------
 
-_EC_CURVES: dict[int, type[ec.EllipticCurve]] = {
-    23: ec.SECP256R1,
-    24: ec.SECP384R1,
-    25: ec.SECP521R1,
-}
+_EC_CURVES = {23: "SECP256R1", 24: "SECP384R1", 25: "SECP521R1"}  # classes of cryptography's ec
 # RFC 7919 §A: ffdhe2048 .. ffdhe8192, public values as long as the prime (RFC 8446 §4.2.8.1).
 _FFDHE_BYTES = {256: 256, 257: 384, 258: 512, 259: 768, 260: 1024}
 
@@ -261,6 +254,11 @@ def make_key_share(group: int) -> KeyShareEntry:
     first byte under 0xFF is enough) and above 1; the server cannot tell it from g^x mod p,
     and generating a real 8192-bit DH key would cost seconds for nothing.
     """
+    # Imported here, not with the codec: parsing and building need no cryptography, and the
+    # scan's start-up (its whole run, on a small server) is shorter without it.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, x448, x25519
+
     if group == 29:
         raw = (
             x25519.X25519PrivateKey.generate()
@@ -276,7 +274,7 @@ def make_key_share(group: int) -> KeyShareEntry:
     elif group in _EC_CURVES:
         # RFC 8446 §4.2.8.2: UncompressedPointRepresentation, the X9.62 0x04 form.
         raw = (
-            ec.generate_private_key(_EC_CURVES[group]())
+            ec.generate_private_key(getattr(ec, _EC_CURVES[group])())
             .public_key()
             .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
         )
