@@ -316,8 +316,9 @@ def scan(
     order, with groups, certificate chains, secure renegotiation and extended master secret.
 
     Uses raw hellos built by tlsprobe's own codec, so it sees SSLv2, SSLv3, EXPORT, NULL, RC4,
-    3DES and every IANA suite whatever the local OpenSSL supports. Exit 0 when every target was
-    scanned, 1 when one could not be reached, 2 for bad input.
+    3DES and every IANA suite whatever the local OpenSSL supports. A port that never speaks TLS
+    gets the probe's outcome for it (not_tls with the banner, starttls_refused, peer_closed,
+    timeout). Exit 0 when every target was scanned, 1 when one was not, 2 for bad input.
 
     Example: tlsprobe scan partner.example:992 --json
     """

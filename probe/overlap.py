@@ -110,7 +110,7 @@ class Predicted:
 class Observed:
     """The endpoint's real answer to the profile's ClientHello."""
 
-    answer: str  # server_hello | alert | eof | not_tls | timeout | tcp_error
+    answer: str  # server_hello | alert | eof | not_tls | timeout | tcp_error | starttls_refused
     version: str | None
     cipher: SuiteEntry | None
     alert: int | None
@@ -685,6 +685,8 @@ def _judge_answer(
         return "fails", f"the server answered alert {ans.alert} {name or ''}".strip(), causes
     if ans.kind == "tcp_error":
         return "fails", f"no connection: {ans.detail}", ["port_closed"]
+    if ans.kind == "starttls_refused":
+        return "fails", f"the plaintext upgrade failed: {ans.detail}", ["starttls_refused"]
     return (
         "fails",
         f"the server answered {ans.kind}",

@@ -10,7 +10,7 @@ garbage; never more than ``MAX_READ`` bytes, never past the caller's deadline.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import trio
 
@@ -38,6 +38,7 @@ from .wire.messages import (
 from .wire.record import ContentType, parse_alert, parse_record
 
 MAX_READ = 256 * 1024
+HEAD_BYTES = 64  # of a non-TLS answer, kept to show the user (a banner, an HTTP status line)
 
 # Groups a hello offers: current ones first (post-quantum hybrids included), then the rest of
 # the registry, so a server of any era finds its own. The explicit-curve markers are not groups.
@@ -64,13 +65,16 @@ class Counter:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HelloAnswer:
-    kind: str  # "server_hello" | "sslv2" | "alert" | "eof" | "not_tls" | "timeout" | "tcp_error"
+    # "server_hello" | "sslv2" | "alert" | "eof" | "not_tls" | "timeout" | "tcp_error" |
+    # "starttls_refused"
+    kind: str
     server_hello: ServerHello | None = None
     alert: int | None = None
     certificates: tuple[bytes, ...] = ()
     ske_group: int | None = None
     sslv2: SSLv2ServerHello | None = None
     detail: str = ""
+    head: bytes = b""  # with not_tls: the first bytes the peer sent (a banner says what it is)
 
     @property
     def version(self) -> int | None:
@@ -168,22 +172,31 @@ async def exchange(
                 log = await net.starttls(stream, starttls)
                 if not log.upgraded:
                     return HelloAnswer(
-                        kind="tcp_error", detail=log.problem or f"{starttls} upgrade refused"
+                        kind="starttls_refused", detail=log.problem or f"{starttls} upgrade refused"
                     )
             if not await net.send(stream, hello):
                 return HelloAnswer(kind="eof")
+            seen = bytearray()
             if sslv2:
-                return await _read_sslv2(stream)
-            return await _read_answer(stream, full=full and not tls13)
+                ans = await _read_sslv2(stream, seen)
+            else:
+                ans = await _read_answer(stream, seen, full=full and not tls13)
+            return replace(ans, head=bytes(seen)) if ans.kind == "not_tls" else ans
     return HelloAnswer(kind="timeout")
 
 
-async def _read_sslv2(stream: trio.SocketStream) -> HelloAnswer:
+def _keep_head(seen: bytearray, data: bytes) -> None:
+    if len(seen) < HEAD_BYTES:
+        seen += data[: HEAD_BYTES - len(seen)]
+
+
+async def _read_sslv2(stream: trio.SocketStream, seen: bytearray) -> HelloAnswer:
     buf = b""
     while len(buf) < MAX_READ:
         data = await net.receive(stream)
         if not data:
             return HelloAnswer(kind="eof")
+        _keep_head(seen, data)
         buf += data
         if buf[:1] == b"\x15" or buf[:1] == b"\x16":
             # A TLS record: the server answered our SSLv2 hello in SSL 3.0+ (alert or hello).
@@ -215,7 +228,7 @@ def _tls_answer(buf: bytes) -> HelloAnswer | None:
     return None
 
 
-async def _read_answer(stream: trio.SocketStream, *, full: bool) -> HelloAnswer:
+async def _read_answer(stream: trio.SocketStream, seen: bytearray, *, full: bool) -> HelloAnswer:
     buf = b""
     total = 0
     defrag = Defragmenter()
@@ -226,6 +239,7 @@ async def _read_answer(stream: trio.SocketStream, *, full: bool) -> HelloAnswer:
         data = await net.receive(stream)
         if not data:
             break
+        _keep_head(seen, data)
         total += len(data)
         buf += data
         try:

@@ -161,6 +161,8 @@ def render_scan(r: Any) -> str:
     if r.outcome != "scanned":
         lines.append(f"  outcome   FAIL {r.outcome}: {r.error}")
         return "\n".join(lines)
+    if r.error:  # scanned, but nothing was accepted: say how every hello was refused
+        lines.append(f"  note     {r.error}")
     for p in r.protocols:
         if not p.supported:
             lines.append(f"  {p.version:<8} not offered")

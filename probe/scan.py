@@ -143,6 +143,11 @@ class Scanner:
         self.counter = Counter()
         self.progress = progress or (lambda _msg: None)
         self.answers: list[HelloAnswer] = []
+        # A peer that accepts TCP and then never answers: once a short hello has gone unanswered
+        # too, with no answer of any kind so far, the scan stops waiting (two timeouts in all,
+        # not one per round of the host gate).
+        self.silent = False
+        self.on_silence: Callable[[], None] = lambda: None
 
     async def ask(self, offer: Offer, *, full: bool = False) -> HelloAnswer:
         async with self.gate.limiter():
@@ -201,7 +206,7 @@ class Scanner:
                     version=name, supported=True, server_order=None,
                     ciphers=tuple(sslv2_info(k) for k in ans.sslv2.cipher_kinds),
                 )  # fmt: skip
-            return VersionResult(version=name, supported=False, server_order=None, ciphers=())
+            return _not_offered(version)
         suites = tls_suites_for(version)
         first = await self.ask(self._offer(version, suites))
         small = False
@@ -235,11 +240,14 @@ class Scanner:
                 accepted += [c for part in found for c in part]
             elif second.kind == "server_hello" and second.cipher in accepted:
                 accepted += await self._drain(version, rest, False)
-        elif first.kind in ("eof", "not_tls", "timeout") and version < 0x0304:
-            # Old middleware closes on a long hello; try a short, extension-free one.
+        elif first.kind in ("eof", "not_tls", "timeout") and version < 0x0304 and not self.silent:
+            # Old middleware closes on a long hello (or hangs); try a short, extension-free one.
             probe = await self.ask(self._offer(version, COMMON, small=True))
+            if probe.kind == "timeout" and all(a.kind == "timeout" for a in self.answers):
+                self.silent = True
+                self.on_silence()
             if not (probe.kind == "server_hello" and probe.version == version):
-                return VersionResult(version=name, supported=False, server_order=None, ciphers=())
+                return _not_offered(version)
             small = True
             intolerance = (
                 f"closed on a hello of {len(suites)} suites with extensions ({first.kind})"
@@ -248,7 +256,7 @@ class Scanner:
             for i in range(0, len(suites), CHUNK):
                 accepted += await self._drain(version, suites[i : i + CHUNK], True)
         else:
-            return VersionResult(version=name, supported=False, server_order=None, ciphers=())
+            return _not_offered(version)
         server_order = (
             known_order if known_order is False else await self._order(version, accepted, small)
         )
@@ -381,6 +389,7 @@ async def scan(opts: ScanOptions, gate: HostGate | None = None,
             groups13.append(await sc.tls13_groups())
 
     async with trio.open_nursery() as nursery:
+        sc.on_silence = nursery.cancel_scope.cancel
         await nursery.start(reachable, nursery.cancel_scope)
         for v in opts.versions:
             nursery.start_soon(one, v)
@@ -392,7 +401,16 @@ async def scan(opts: ScanOptions, gate: HostGate | None = None,
                           extended_master_secret=None, connections=sc.counter.connections,
                           timings_ms={"total": round((time.perf_counter() - started) * 1000, 1)},
                           error=msg)  # fmt: skip
-    protocols = tuple(results[v] for v in opts.versions)
+    protocols = tuple(results.get(v) or _not_offered(v) for v in opts.versions)
+    if not any(p.supported for p in protocols):
+        kind, why = nothing_accepted(sc.answers, opts)
+        # Versions are listed only when the peer spoke TLS (as for refused, unreachable, ...).
+        return ScanResult(target=str(target), outcome=kind,
+                          protocols=protocols if kind == "scanned" else (), groups={},
+                          certificates={}, secure_renegotiation=None,
+                          extended_master_secret=None, connections=sc.counter.connections,
+                          timings_ms={"total": round((time.perf_counter() - started) * 1000, 1)},
+                          error=why)  # fmt: skip
     groups: dict[str, tuple[str, ...]] = {}
     certificates: dict[str, tuple[CertInfo, ...]] = {}
     newest12 = next(
@@ -433,6 +451,47 @@ async def scan(opts: ScanOptions, gate: HostGate | None = None,
         connections=sc.counter.connections,
         timings_ms={"total": round((time.perf_counter() - started) * 1000, 1)},
     )
+
+
+def _not_offered(version: int) -> VersionResult:
+    name = registry.version_name(version) or hex(version)
+    return VersionResult(version=name, supported=False, server_order=None, ciphers=())
+
+
+def nothing_accepted(answers: list[HelloAnswer], opts: ScanOptions) -> tuple[str, str]:
+    """Outcome and reason when no version was accepted, from what the hellos got back.
+
+    A TLS server that refused every hello is still "scanned" (the refusals are its answer);
+    a peer that never spoke TLS gets the probe's outcome for the same failure (not_tls,
+    starttls_refused, peer_closed, timeout), so a banner on a TLS port is named, not shown as
+    six versions "not offered"."""
+    kinds = {a.kind for a in answers}
+    if kinds & {"server_hello", "sslv2", "alert"}:
+        alerts = sorted({a.alert for a in answers if a.kind == "alert" and a.alert is not None})
+        named = ", ".join(f"{n} {registry.alert_name(n) or ''}".strip() for n in alerts)
+        return "scanned", "no version accepted: every ClientHello was refused" + (
+            f" (alert {named})" if named else ""
+        )
+    if "not_tls" in kinds:
+        head = next((a.head for a in answers if a.kind == "not_tls" and a.head), b"")
+        shown = "".join(ch if ch.isprintable() else "." for ch in head[:40].decode("latin-1"))
+        hint = "" if opts.starttls != "none" else "; if it upgrades with STARTTLS, use --starttls"
+        return "not_tls", (
+            f"the peer answered {shown!r} ({head[:8].hex()}), not TLS{hint}"
+            if head else f"the peer's answers are not TLS{hint}"
+        )
+    if "starttls_refused" in kinds:
+        detail = next(a.detail for a in answers if a.kind == "starttls_refused")
+        return "starttls_refused", f"the {opts.starttls} upgrade failed: {detail}"
+    if "eof" in kinds:
+        return "peer_closed", "the peer closed every connection without answering a ClientHello"
+    if kinds <= {"timeout"}:
+        return "timeout", (
+            f"the peer accepted TCP but answered none of {len(answers)} ClientHellos within "
+            f"{opts.timeout:g} s"
+        )
+    detail = next((a.detail for a in answers if a.detail), "")
+    return "unreachable", f"connections failed during the scan: {detail}"
 
 
 async def _tls13_chain(opts: ScanOptions) -> dict[str, tuple[CertInfo, ...]]:

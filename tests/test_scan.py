@@ -612,3 +612,62 @@ def test_cli_scan_bad_input_exits_2(tmp_path: Path, args: list[str]) -> None:
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr and proc.stdout == ""
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+# --------------------------------------------------------------------------- peers that never speak TLS
+
+
+@pytest.mark.parametrize(
+    ("handler", "starttls", "outcome", "words"),
+    [
+        ("banner", "none", "not_tls", ["'220 FTP ready..'", "--starttls"]),
+        ("http", "none", "not_tls", ["HTTP/1.1 400 Bad Request"]),
+        ("ftp-without-tls", "ftp", "starttls_refused", ["ftp upgrade failed", "'500"]),
+        ("close", "none", "peer_closed", ["closed every connection"]),
+        ("silent", "none", "timeout", ["answered none of"]),
+        ("alert40", "none", "scanned", ["every ClientHello was refused", "40 handshake_failure"]),
+    ],
+)
+async def test_scan_names_a_peer_that_never_speaks_tls(
+    handler: str, starttls: str, outcome: str, words: list[str]
+) -> None:
+    """A banner, an HTTP answer, silence or a hang-up on every hello is one outcome with the
+    reason (the probe's names for the same failures), not six versions "not offered"; a TLS
+    server that refuses every hello is still scanned, with the alerts it sent."""
+    import bytepeers as bp
+
+    handlers = {
+        "banner": bp.plaintext_banner(),
+        "http": bp.plaintext_banner(bp.HTTP_RESPONSE, wait_for_input=True),
+        "ftp-without-tls": bp.plaintext_banner(bp.FTP_BANNER + b"500 AUTH not understood\r\n"),
+        "close": bp.close_after_hello,
+        "silent": bp.silent,
+        "alert40": bp.alert_after_hello(40),
+    }
+    timeout = 0.5
+    async with bp.serve_script(handlers[handler]) as port:
+        opts = ScanOptions(target=Target(host=HOST, port=port), starttls=starttls, timeout=timeout)
+        with trio.fail_after(10 * timeout):
+            result = await scan(opts)
+    jsonschema.validate(json.loads(json.dumps(to_jsonable(result))), scan_schema())
+    assert result.outcome == outcome, result.error
+    assert result.error is not None
+    for w in words:
+        assert w in result.error, result.error
+    if outcome == "scanned":
+        assert [p.version for p in result.protocols] == list(VERSION_NAMES)
+        assert not any(p.supported for p in result.protocols)
+    else:
+        assert result.protocols == ()
+
+
+def test_cli_scan_of_a_plaintext_port_exits_1_and_says_so() -> None:
+    import bytepeers as bp
+
+    async def run() -> subprocess.CompletedProcess[str]:
+        async with bp.serve_script(bp.plaintext_banner()) as port:
+            return await trio.to_thread.run_sync(tlsprobe, "scan", f"{HOST}:{port}")
+
+    proc = trio.run(run)
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert "FAIL not_tls: the peer answered '220 FTP ready..'" in proc.stdout, proc.stdout
