@@ -95,6 +95,9 @@ class EngineState:
     peer_eof: bool = False
     error: str | None = None  # OpenSSL's own words for a failure
     error_reasons: tuple[str, ...] = ()
+    # TLS 1.3: the CertificateRequest body as OpenSSL decrypted it (context, extensions), from
+    # the message callback; the wire shows only ciphertext. None when none came.
+    tls13_certificate_request: bytes | None = None
 
 
 class ClientEngine:
@@ -312,7 +315,51 @@ def prepare_context(ctx: SSL.Context) -> None:
     """
     ctx.set_info_callback(_context_info)
     ctx.set_verify(SSL.VERIFY_PEER, _context_verify)
+    _install_message_callback(ctx)
     _PREPARED.add(ctx)
+
+
+# OpenSSL's message callback (SSL_CTX_set_msg_callback) sees every handshake message after
+# decryption; pyOpenSSL has no API for it, so the raw binding is used as for the host check.
+# Only a TLS 1.3 CertificateRequest is kept: its signature algorithms (and the exact CA list)
+# are otherwise out of reach. The callback is one cffi object for the whole process.
+_HANDSHAKE = 22  # ContentType.handshake (RFC 8446 §5.1)
+_CERTIFICATE_REQUEST = b"\x0d"  # HandshakeType.certificate_request (RFC 8446 §4), as cffi
+# hands out a buffer's items: one-byte bytes
+_MSG_CALLBACK: object | None = None
+
+
+def _install_message_callback(ctx: SSL.Context) -> None:
+    global _MSG_CALLBACK
+    try:
+        from OpenSSL._util import ffi, lib
+    except ImportError:
+        return
+    setter = getattr(lib, "SSL_CTX_set_msg_callback", None)
+    if setter is None:
+        return
+    if _MSG_CALLBACK is None:
+
+        def on_message(write_p: int, _version: int, content_type: int, buf: object,
+                       length: int, ssl: object, _arg: object) -> None:  # fmt: skip
+            # Runs inside OpenSSL: nothing may raise, and the common case returns at once.
+            if write_p or content_type != _HANDSHAKE or length < 4:
+                return
+            data = ffi.buffer(buf, length)
+            if data[0] != _CERTIFICATE_REQUEST:
+                return
+            try:
+                conn = SSL.Connection._reverse_mapping.get(ssl)
+                engine = _engine_of(conn) if conn is not None else None
+                if engine is not None and engine.transcript.tls13:
+                    engine.state.tls13_certificate_request = bytes(data[4:])
+            except Exception:
+                return
+
+        _MSG_CALLBACK = ffi.callback(
+            "void(int, int, int, void *, size_t, SSL *, void *)", on_message
+        )
+    setter(ctx._context, _MSG_CALLBACK)
 
 
 def _engine_of(conn: SSL.Connection) -> ClientEngine | None:

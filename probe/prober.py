@@ -286,13 +286,18 @@ def _chains_to(identity: ClientIdentity, ca_ders: list[bytes]) -> bool | None:
 def _client_auth(run: _Run, engine: ClientEngine, version: int) -> tuple[ClientAuth, int]:
     t = engine.transcript
     req_msg = _wire_cert_request(t, version)
+    if req_msg is None and engine.state.tls13_certificate_request is not None:
+        try:  # TLS 1.3: the request as OpenSSL decrypted it (signature algorithms, CA names)
+            req_msg = parse_certificate_request(engine.state.tls13_certificate_request, tls13=True)
+        except DecodeError:
+            req_msg = None
     requested = req_msg is not None or engine.saw_state("certificate request")
     ca_ders: list[bytes] = list(req_msg.ca_names) if req_msg else []
     ca_bytes = req_msg.ca_names_bytes if req_msg else 0
     sigalgs: tuple[int, ...] = req_msg.signature_algorithms if req_msg else ()
     types: tuple[int, ...] = req_msg.certificate_types if req_msg else ()
     if req_msg is None and requested:
-        # TLS 1.3: the request was encrypted; OpenSSL kept the CA names it carried.
+        # TLS 1.3 without the message callback: OpenSSL kept the CA names the request carried.
         for name in engine.conn.get_client_ca_list():
             der = name.der()
             ca_ders.append(der)

@@ -124,6 +124,8 @@ def render_probe(r: ProbeResult) -> str:
         )
         if names:
             lines.append(f"            {names}")
+        if ca.signature_algorithms:
+            lines.append(f"            signature algorithms {', '.join(ca.signature_algorithms)}")
         sent = f"sent {ca.sent_subject}" if ca.sent else "none sent"
         lines.append(f"            {sent}")
     if r.starttls:

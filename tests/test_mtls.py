@@ -87,10 +87,10 @@ async def test_mutual_tls_grid(mtls_server: tuple[Peer, str], who: str, pki: Tes
     assert auth.requested
     assert any(ROOT_CN in name for name in auth.ca_names), auth.ca_names
     assert auth.ca_names_bytes > 0
-    if version == "1.2":
-        # Read from the plaintext CertificateRequest; in TLS 1.3 it is encrypted and only the
-        # CA names come back from OpenSSL (the message has no certificate_types there).
-        assert auth.signature_algorithms and auth.certificate_types
+    # TLS 1.2: the plaintext CertificateRequest; TLS 1.3: the message as OpenSSL decrypted it
+    # (which has no certificate_types).
+    assert auth.signature_algorithms
+    assert bool(auth.certificate_types) == (version == "1.2")
     if who == "none":
         assert not auth.sent and auth.sent_subject is None
         assert r.phase == ("handshake" if version == "1.2" else "post_handshake")
@@ -121,6 +121,24 @@ async def test_mutual_tls_grid(mtls_server: tuple[Peer, str], who: str, pki: Tes
         # expiry is named first, since we know our certificate is past its notAfter.
         assert causes(r)[0] == "client_cert_expired"
         assert "expired on" in (r.diagnosis[0].detail or "") or r.alert.code == 45
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+async def test_requested_signature_algorithms_are_the_servers_list(
+    pki: TestPKI, version: str
+) -> None:
+    """s_server -client_sigalgs sets what its CertificateRequest asks for: the same list, in
+    order, in both versions (in TLS 1.3 read after decryption, through the message callback)."""
+    config = f"client-cert-required-tls{version.replace('.', '')}"
+    wanted = "RSA-PSS+SHA256:ECDSA+SHA384:ed25519"
+    with openssl_server(openssl_args(pki, config, "-client_sigalgs", wanted)) as peer:
+        r = await probe_port(peer.port, ca=pki.ca, tls=version)
+    assert r.outcome == "client_cert_required", r.diagnosis
+    assert r.client_auth.signature_algorithms == (
+        "rsa_pss_rsae_sha256",
+        "ecdsa_secp384r1_sha384",
+        "ed25519",
+    )
 
 
 # --- the expired-certificate warning (probe.identity.validity_warning) -------------------------
