@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import ipaddress
 import weakref
 from dataclasses import dataclass, field
 
@@ -165,6 +166,18 @@ class ClientEngine:
         self.state.verify_chain[depth] = cert
         if not ok:
             crypto_cert = to_cryptography(cert)
+            if (
+                depth == 0
+                and errnum not in _NAME_MISMATCH
+                and self._hostname_check is not None
+                and self.state.hostname_error is None
+            ):
+                # The chain failed first, so nobody would check the name (OpenSSL stops at
+                # the first error we refuse): check it here, for the report only, so the
+                # result never says "matches" about a name it did not look at.
+                problem = self._hostname_check(crypto_cert)  # type: ignore[operator]
+                if problem:
+                    self.state.hostname_error = str(problem)
             self.state.verify_failures.append(
                 VerifyFailure(
                     depth=depth,
@@ -173,7 +186,7 @@ class ClientEngine:
                     cert=crypto_cert,
                 )
             )
-            if errnum == _X509_V_ERR_HOSTNAME_MISMATCH and self._hostname_check is not None:
+            if errnum in _NAME_MISMATCH and self._hostname_check is not None:
                 # OpenSSL said no; service-identity says why, in words for the diagnosis.
                 why = self._hostname_check(crypto_cert)  # type: ignore[operator]
                 self.state.hostname_error = str(why or "the certificate does not name the host")
@@ -275,21 +288,34 @@ class ClientEngine:
         return [to_cryptography(c) for c in self.conn.get_verified_chain() or ()]
 
 
-_X509_V_ERR_HOSTNAME_MISMATCH = 62
+# X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH (x509_vfy.h)
+_NAME_MISMATCH = (62, 64)
 _X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS = 0x4  # RFC 6125 §6.4.3: "f*.example.com" does not match
 
 
 def _set_openssl_host(conn: SSL.Connection, host: str) -> bool:
-    """Ask OpenSSL to check ``host`` (a DNS name) on this connection; False when the bindings
-    lack the call (pyOpenSSL has no public API for it), so service-identity checks instead."""
+    """Ask OpenSSL to check ``host`` (a DNS name, or an IP address against the iPAddress
+    subjectAltNames) on this connection; False when the bindings lack the call (pyOpenSSL has
+    no public API for it), so service-identity checks instead."""
     try:
         from OpenSSL._util import lib
     except ImportError:
         return False
-    set1_host = getattr(lib, "X509_VERIFY_PARAM_set1_host", None)
     get0_param = getattr(lib, "SSL_get0_param", None)
+    if get0_param is None:
+        return False
+    try:
+        packed = ipaddress.ip_address(host.strip("[]")).packed
+    except ValueError:
+        packed = None
+    if packed is not None:
+        # A mismatch is then X509_V_ERR_IP_ADDRESS_MISMATCH and alert 42, as from a real
+        # client (s_client -verify_ip), not the internal_error our callback's veto would send.
+        set1_ip = getattr(lib, "X509_VERIFY_PARAM_set1_ip", None)
+        return set1_ip is not None and bool(set1_ip(get0_param(conn._ssl), packed, len(packed)))
+    set1_host = getattr(lib, "X509_VERIFY_PARAM_set1_host", None)
     set_flags = getattr(lib, "X509_VERIFY_PARAM_set_hostflags", None)
-    if set1_host is None or get0_param is None or set_flags is None:
+    if set1_host is None or set_flags is None:
         return False
     try:
         name = host.encode("idna")

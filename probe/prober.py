@@ -146,7 +146,7 @@ async def _after_connect(run: _Run, stream: trio.SocketStream, mark: Callable[[s
         transcript=Transcript(),
         verify=req.verify,
         hostname_check=verify.hostname_checker(check_name) if check_name else None,
-        verify_host=check_name if check_name and not _is_ip(check_name) else None,
+        verify_host=check_name,
     )
     run.engine = engine
     pump = None
@@ -414,16 +414,21 @@ def _result(run: _Run) -> ProbeResult:
         if any(c in verify.UNTRUSTED for c in codes):
             untrusted = verify.untrusted_kind(codes, certs, _anchors(req))
         check_name = None if req.mq_channel else (req.sni or req.target.host)
+        name_problem = st.hostname_error
+        name_checked = check_name is not None and bool(st.verify_chain.get(0))
+        if check_name is not None and not name_checked and errors and engine.peer_chain():
+            # The chain failed above the leaf, so OpenSSL stopped before the name: look at the
+            # leaf that was sent, for the report (the outcome stays the chain's).
+            name_problem = verify.hostname_checker(check_name)(engine.peer_chain()[0])
+            name_checked = True
         if certs or st.verify_failures:
             verification = Verification(
                 enabled=req.verify,
                 verified=not errors and st.hostname_error is None and bool(certs),
                 trust_anchors=str(req.ca_file) if req.ca_file else "system",
                 hostname=check_name,
-                hostname_matched=None
-                if check_name is None or not st.verify_chain.get(0)
-                else st.hostname_error is None,
-                hostname_detail=st.hostname_error,
+                hostname_matched=name_problem is None if name_checked else None,
+                hostname_detail=name_problem,
                 errors=errors,
                 chain_sent=len(engine.peer_chain()),
                 chain_verified=tuple(verify.subject(c) for c in engine.verified_chain()),
@@ -499,6 +504,3 @@ def _trace(engine: ClientEngine) -> tuple[TraceEntry, ...]:
 
     return trace_entries(engine.transcript)
 
-
-def _is_ip(name: str) -> bool:
-    return Target(host=name, port=1).is_ip

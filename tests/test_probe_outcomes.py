@@ -332,11 +332,25 @@ async def test_hostname_mismatch(openssl_peer: Peer, pki: TestPKI) -> None:
     assert (r.outcome, r.phase) == ("hostname_mismatch", "verify")
     assert causes(r) == ["hostname_mismatch"]
     assert "127.0.0.1" in (r.diagnosis[0].detail or "")
+    # An IP address is checked by OpenSSL too (iPAddress SANs): bad_certificate, as from
+    # s_client -verify_ip, not the internal_error a callback's veto would send.
+    assert r.alert is not None and (r.alert.origin, r.alert.code) == ("local", 42), r.alert
     by_name = await probe_port(openssl_peer.port, ca=pki.ca, sni="localhost")
     assert by_name.outcome == "hostname_mismatch"
     # OpenSSL's own host check: the client refuses with bad_certificate, as real clients do.
     assert by_name.alert is not None and (by_name.alert.origin, by_name.alert.code) == ("local", 42)
     assert "localhost" in (by_name.diagnosis[0].detail or "")
+
+
+@pytest.mark.parametrize("openssl_peer", ["wrong-host"], indirect=True)
+async def test_untrusted_chain_does_not_claim_the_name_matches(openssl_peer: Peer) -> None:
+    """Without the lab's CA the chain fails first and OpenSSL stops there; the name is still
+    looked at for the report, never shown as matching when it does not."""
+    r = await probe_port(openssl_peer.port)
+    assert r.outcome == "server_cert_untrusted"
+    assert r.verification is not None and r.verification.hostname == "127.0.0.1"
+    assert r.verification.hostname_matched is False
+    assert "127.0.0.1" in (r.verification.hostname_detail or "")
 
 
 @pytest.mark.parametrize("openssl_peer", ["good"], indirect=True)
