@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from . import ciphers
+from . import ciphernames
 from .errors import InputError
 from .wire.registry import Suite
 
@@ -33,7 +33,7 @@ class CipherSelection:
 
     suites: tuple[Suite, ...]
     versions: tuple[int, ...] | None
-    items: tuple[ciphers.Resolved, ...]
+    items: tuple[ciphernames.Resolved, ...]
 
 
 def split_items(text: str) -> list[str]:
@@ -45,7 +45,7 @@ def split_items(text: str) -> list[str]:
         i = 0
         while i < len(parts):
             part = parts[i]
-            if part.lower() in ciphers.PREFIXES and i + 1 < len(parts):
+            if part.lower() in ciphernames.PREFIXES and i + 1 < len(parts):
                 if part.lower() == "profile":
                     # A profile path may hold colons of its own: the rest of the token is it.
                     items.append(f"profile:{':'.join(parts[i + 1 :])}")
@@ -68,12 +68,12 @@ def parse_cipher_selection(text: str, *, option: str = "--ciphers") -> CipherSel
             " cft:47 or mq:ANY_TLS12_OR_HIGHER"
         )
     out: list[Suite] = []
-    resolved: list[ciphers.Resolved] = []
+    resolved: list[ciphernames.Resolved] = []
     pinned: set[int] | None = None
     for item in items:
-        prefix, body = ciphers.split_prefix(item)
+        prefix, body = ciphernames.split_prefix(item)
         try:
-            got = _profile_item(item, body) if prefix == "profile" else ciphers.resolve(item)
+            got = _profile_item(item, body) if prefix == "profile" else ciphernames.resolve(item)
         except InputError as exc:  # unknown names, and unreadable profile: items
             raise InputError(f"{option}: {exc}") from None
         resolved.append(got)
@@ -89,11 +89,11 @@ def parse_cipher_selection(text: str, *, option: str = "--ciphers") -> CipherSel
     )
 
 
-def _profile_item(item: str, body: str) -> ciphers.Resolved:
+def _profile_item(item: str, body: str) -> ciphernames.Resolved:
     from .profiles import load_profile  # profiles resolve their own lists through this module
 
     profile = load_profile(body)
-    return ciphers.Resolved(
+    return ciphernames.Resolved(
         token=item,
         kind="profile",
         suites=profile.client.suites,

@@ -15,7 +15,7 @@ from .wire import registry
 # The cipher reference and overlap (scan, the raw hello engine) load only when their command
 # runs: the other commands' start-up time should not pay for them.
 if TYPE_CHECKING:
-    from . import ciphers
+    from . import ciphernames, ciphers
     from .overlap import OverlapResult, SuiteEntry
 
 # "inferred" is probe.ciphers.INFERRED (tests/test_ciphers.py checks the two agree).
@@ -31,7 +31,7 @@ def _short_version(name: str) -> str:
 # -- ciphers ----------------------------------------------------------------------------------
 
 
-def ciphers_doc(found: ciphers.SearchResult) -> dict[str, Any]:
+def ciphers_doc(found: ciphernames.SearchResult) -> dict[str, Any]:
     from . import ciphers
     from .result import SCHEMA_VERSION
 
@@ -59,7 +59,7 @@ def _vendor(code: ciphers.VendorCode | None) -> str:
     return "-" if code is None else code.value + _MARK.get(code.confidence, "")
 
 
-def render_ciphers(found: ciphers.SearchResult) -> str:
+def render_ciphers(found: ciphernames.SearchResult) -> str:
     from . import ciphers
 
     lines: list[str] = []
@@ -119,9 +119,9 @@ def ciphers_cmd(
 
     Example: tlsprobe ciphers gsk:0A
     """
-    from . import ciphers
+    from . import ciphernames
 
-    found = ciphers.search(query)
+    found = ciphernames.search(query)
     if as_json:
         typer.echo(json.dumps(ciphers_doc(found), indent=2))
     else:

@@ -47,7 +47,7 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from . import ciphers
+from . import ciphernames, ciphers
 from .causes import PRODUCTS
 from .cipherlist import parse_cipher_selection
 from .ciphers import MQAlias, MQCipherSpec
@@ -340,8 +340,8 @@ def _mq_channel(sslciph: str, sslcauth: str, where: Path | str) -> MQChannel:
     alias = ciphers.mq_alias(sslciph)
     if spec is None and alias is None:
         try:
-            ciphers.resolve(f"mq:{sslciph}")
-        except ciphers.UnknownCipher as exc:
+            ciphernames.resolve(f"mq:{sslciph}")
+        except ciphernames.UnknownCipher as exc:
             raise DataError(where, "mq.sslciph", str(exc)) from None
         raise DataError(
             where,
