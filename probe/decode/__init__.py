@@ -31,9 +31,10 @@ reported as encrypted instead of being forced into a message.
 
 Layout: :mod:`.model` holds the results (frozen dataclasses, the JSON) and the names of
 numbers; :mod:`.certs` reads certificates, whole or cut; :mod:`.messages` describes handshake
-messages field by field; :mod:`.walk` walks the chunks (records, messages across records,
-per-connection state); this module ties them together. The dump formats themselves are read
-by :mod:`probe.hexdump`.
+messages field by field; :mod:`.walk` tells what each chunk holds, :mod:`.records` reads
+records and the messages across them, and :mod:`.state` keeps the per-connection state and the
+items found; this module ties them together. The dump formats themselves are read by
+:mod:`probe.hexdump`.
 
 The same message describers give the detail lines of ``tlsprobe probe --trace``
 (:func:`describe_handshake`), so both commands show a message the same way. Nothing here does
@@ -63,7 +64,8 @@ from .model import (
     SuiteRef,
     suite_text,
 )
-from .walk import MAX_ITEMS, Conn, State, chunk_items, flush_pending
+from .state import MAX_ITEMS, Conn, State, flush_pending
+from .walk import chunk_items
 
 __all__ = [
     "ALERT_MEANINGS",
