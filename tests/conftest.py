@@ -21,16 +21,13 @@ from collections.abc import Iterator
 import pytest
 from peers import (
     Peer,
-    dovecot_server,
-    exim_server,
     gnutls_args,
     gnutls_server,
     openssl_args,
     openssl_server,
-    postgres_server,
-    slapd_server,
     vsftpd_server,
 )
+from servicepeers import dovecot_server, exim_server, postgres_server, slapd_server
 
 from probe.pki import TestPKI, build_test_pki
 

@@ -40,6 +40,7 @@ from hypothesis import strategies as st
 from labproc import Lab, running_lab
 from probing import causes, probe_port
 
+from probe.lab import legacycrypto as lc
 from probe.lab import legacytls as lt
 from probe.lab.scripted import SSL3_SUITES, TLS11_3DES_SUITES, legacy_handler
 from probe.pki import TestPKI
@@ -55,12 +56,12 @@ from probe.wire.hello import (
 from probe.wire.record import Record, build_alert, parse_records
 
 LEGACY = ("sslv3-only", "legacy-3des")
-SSL3, TLS10, TLS11 = lt.SSL3, lt.TLS10, lt.TLS11
+SSL3, TLS10, TLS11 = lc.SSL3, lc.TLS10, lc.TLS11
 ALL_SUITES = (0x000A, 0x002F, 0x0005, 0x0004)
 
 
 def names(codes: tuple[int, ...]) -> set[str]:
-    return {lt.SUITES[c].name for c in codes}
+    return {lc.SUITES[c].name for c in codes}
 
 
 # --- the lab, started as a user starts it -------------------------------------------------------
@@ -269,7 +270,7 @@ async def test_gnutls_cli_talks_to_legacy_3des(lab: Lab) -> None:
 
 
 @pytest.mark.parametrize("version", [TLS10, TLS11], ids=["tls1.0", "tls1.1"])
-@pytest.mark.parametrize("suite", ALL_SUITES, ids=lambda s: lt.SUITES[s].name)
+@pytest.mark.parametrize("suite", ALL_SUITES, ids=lambda s: lc.SUITES[s].name)
 async def test_gnutls_cli_every_suite_in_tls10_and_tls11(
     pki: TestPKI, version: int, suite: int
 ) -> None:
@@ -384,8 +385,8 @@ def open_session(pki: TestPKI, version: int, suite: int) -> Conversation:
 @dataclass
 class ClientFlight:
     wire: bytes  # ClientKeyExchange, ChangeCipherSpec, Finished
-    ours: lt.RecordCipher  # client write
-    theirs: lt.RecordCipher  # server write, to read the partner's records
+    ours: lc.RecordCipher  # client write
+    theirs: lc.RecordCipher  # server write, to read the partner's records
     transcript: bytes  # through the client's Finished
     master: bytes
 
@@ -403,9 +404,9 @@ def client_second_flight(
         ciphertext = s.partner.key.public_key().encrypt(premaster, padding.PKCS1v15())
     cke = HandshakeMessage(msg_type=16, body=ciphertext if v == SSL3 else u16(256) + ciphertext)
     transcript = c.transcript + cke.to_bytes()
-    master = lt.master_secret(v, premaster, s.hello.random, s.server_random)
-    ours, theirs = lt.derive_ciphers(v, s.suite, master, s.hello.random, s.server_random)
-    verify = lt.finished_verify_data(v, master, transcript, client=True)
+    master = lc.master_secret(v, premaster, s.hello.random, s.server_random)
+    ours, theirs = lc.derive_ciphers(v, s.suite, master, s.hello.random, s.server_random)
+    verify = lc.finished_verify_data(v, master, transcript, client=True)
     fin = HandshakeMessage(msg_type=20, body=verify if finished_ok else bytes(len(verify)))
     wire = (
         Record(content_type=22, version=v, fragment=cke.to_bytes()).to_bytes()
@@ -423,7 +424,7 @@ VERSIONS = pytest.mark.parametrize(
 
 
 @VERSIONS
-@pytest.mark.parametrize("suite", ALL_SUITES, ids=lambda s: lt.SUITES[s].name)
+@pytest.mark.parametrize("suite", ALL_SUITES, ids=lambda s: lc.SUITES[s].name)
 def test_sanity_conversation(pki: TestPKI, version: int, suite: int) -> None:
     c = open_session(pki, version, suite)
     f = client_second_flight(c)
@@ -432,7 +433,7 @@ def test_sanity_conversation(pki: TestPKI, version: int, suite: int) -> None:
     records, _ = parse_records(c.session.data_to_send())
     assert [r.content_type for r in records] == [20, 22]
     finished = theirs.open(22, version, records[1].fragment)
-    assert finished[4:] == lt.finished_verify_data(version, f.master, f.transcript, client=False)
+    assert finished[4:] == lc.finished_verify_data(version, f.master, f.transcript, client=False)
     data = b"".join(
         Record(content_type=23, version=version, fragment=ours.seal(23, chunk)).to_bytes()
         for chunk in (b"", b"one", b"x" * 16384)
@@ -505,7 +506,7 @@ def test_garbage_never_raises(pki: TestPKI, data: bytes, version: int) -> None:
 
 def test_published_tls10_prf_vector() -> None:
     # The "PRF Testvector" for TLS 1.0/1.1 that TLS libraries test their P_MD5 xor P_SHA1 with.
-    out = lt.tls10_prf(b"\xab" * 48, b"PRF Testvector", b"\xcd" * 64, 104)
+    out = lc.tls10_prf(b"\xab" * 48, b"PRF Testvector", b"\xcd" * 64, 104)
     assert out.hex() == (
         "d3d4d1e349b5d515044666d51de32bab258cb521b6b053463e354832fd976754"
         "443bcf9a296519bc289abcbc1187e4ebd31e602353776c408aafb74cbc85eff6"

@@ -614,7 +614,7 @@ def test_cli_scan_bad_input_exits_2(tmp_path: Path, args: list[str]) -> None:
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
-# --------------------------------------------------------------------------- peers that never speak TLS
+# ----------------------------------------------------------------- peers that never speak TLS
 
 
 @pytest.mark.parametrize(
