@@ -295,6 +295,14 @@ def scan(
     sni: Annotated[
         str | None, typer.Option(help="Server name to send (default: the host).")
     ] = None,
+    mq_channel: Annotated[
+        str | None,
+        typer.Option(
+            "--mq-channel",
+            help="IBM MQ channel name: send the SNI MQ derives from it, as probe does (a "
+            "queue manager with per-channel certificates refuses other names with alert 112).",
+        ),
+    ] = None,
     concurrency: Annotated[int, typer.Option(help="Targets scanned at once with -f.")] = 10,
     per_host: Annotated[
         int, typer.Option("--per-host", help="Connections at once to one host.")
@@ -334,6 +342,12 @@ def scan(
         raise InputError("give one TARGET or -f FILE")
     if concurrency < 1 or per_host < 1 or pause < 0 or timeout <= 0:
         raise InputError("--concurrency and --per-host must be 1 or more, --pause 0 or more")
+    if mq_channel is not None:
+        from .mq import channel_sni
+
+        if sni is not None:
+            raise InputError("--mq-channel sets the server name itself; drop --sni")
+        sni = channel_sni(mq_channel)
     show_progress = sys.stderr.isatty()
 
     def progress(msg: str) -> None:

@@ -290,7 +290,11 @@ class ClientEngine:
 
 # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH (x509_vfy.h)
 _NAME_MISMATCH = (62, 64)
-_X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS = 0x4  # RFC 6125 §6.4.3: "f*.example.com" does not match
+# X509_CHECK_FLAG_* (x509v3.h). NO_PARTIAL_WILDCARDS: RFC 6125 §6.4.3, "f*.example.com" does
+# not match. NEVER_CHECK_SUBJECT: no fallback to the subject CN when there is no DNS SAN
+# (RFC 9525 §6.3; service-identity, browsers and Go refuse it too), so OpenSSL's verdict and
+# the explanation agree.
+_HOST_FLAGS = 0x4 | 0x20
 
 
 def _set_openssl_host(conn: SSL.Connection, host: str) -> bool:
@@ -322,7 +326,7 @@ def _set_openssl_host(conn: SSL.Connection, host: str) -> bool:
     except UnicodeError:
         return False  # not a DNS name OpenSSL could match; service-identity will say why
     param = get0_param(conn._ssl)
-    set_flags(param, _X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS)
+    set_flags(param, _HOST_FLAGS)
     return bool(set1_host(param, name, len(name)))
 
 

@@ -8,7 +8,7 @@ where it went silent, never a hang.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,7 +89,24 @@ def _sni(req: ProbeRequest) -> str | None:
     return None if req.target.is_ip else req.target.host
 
 
-async def run_probe(req: ProbeRequest) -> ProbeResult:
+async def partner_versions_of(req: ProbeRequest) -> tuple[int, ...]:
+    """The versions the partner accepts (raw hellos, one per version). They depend only on the
+    target, SNI and STARTTLS dialog, so probes of one target may share one answer."""
+    from .rawhello import accepted_versions
+
+    return await accepted_versions(
+        req.target, sni=_sni(req), timeout=min(req.timeout, 5.0), starttls=req.starttls
+    )
+
+
+# How a probe learns the partner's versions after a version mismatch; callers probing one
+# target many times (`matrix`) pass one that asks once and shares the answer.
+PartnerLookup = Callable[[ProbeRequest], Awaitable[tuple[int, ...]]]
+
+
+async def run_probe(
+    req: ProbeRequest, *, partner_lookup: PartnerLookup = partner_versions_of
+) -> ProbeResult:
     run = _Run(req=req, timings={})
     started = time.perf_counter()
 
@@ -114,11 +131,7 @@ async def run_probe(req: ProbeRequest) -> ProbeResult:
             # through the scheduler per probe, for nothing: closing never blocks).
             stream.socket.close()
     if run.engine is not None and _version_rejected(run) and req.partner_versions:
-        from .rawhello import accepted_versions
-
-        run.partner_versions = await accepted_versions(
-            req.target, sni=_sni(req), timeout=min(req.timeout, 5.0), starttls=req.starttls
-        )
+        run.partner_versions = await partner_lookup(req)
         mark("partner_versions")
     mark("total")
     return _result(run)
@@ -421,22 +434,33 @@ def _result(run: _Run) -> ProbeResult:
             # leaf that was sent, for the report (the outcome stays the chain's).
             name_problem = verify.hostname_checker(check_name)(engine.peer_chain()[0])
             name_checked = True
+        # Verified means OpenSSL walked the chain down to the leaf without an error. A
+        # handshake that ended before the check (a version we refuse, an alert after the
+        # ServerHello) has certificates from the wire but no verification at all.
+        verified = bool(st.verify_chain.get(0)) and not errors and st.hostname_error is None
         if certs or st.verify_failures:
             verification = Verification(
                 enabled=req.verify,
-                verified=not errors and st.hostname_error is None and bool(certs),
+                verified=verified,
                 trust_anchors=str(req.ca_file) if req.ca_file else "system",
                 hostname=check_name,
                 hostname_matched=name_problem is None if name_checked else None,
                 hostname_detail=name_problem,
                 errors=errors,
                 chain_sent=len(engine.peer_chain()),
-                chain_verified=tuple(verify.subject(c) for c in engine.verified_chain()),
+                chain_verified=tuple(verify.subject(c) for c in engine.verified_chain())
+                if verified
+                else (),
             )
         if run.post is not None and run.post.data:
             app_data = run.post.data.decode("latin-1")
     facts = outcome.Facts(**facts_kw)  # type: ignore[arg-type]
     result_outcome, phase = outcome.classify(facts)
+    if result_outcome == "peer_closed" and alert_info is not None and alert_info.origin == "local":
+        # OpenSSL answers an unexpected EOF with an alert of its own (decode_error in 4.0) on a
+        # connection that is already gone: nobody received it, and it is no decoding fault.
+        alert_info = None
+        alert_code = None
     ctx = diag.DiagContext(
         alert=alert_code,
         alert_origin=alert_info.origin if alert_info else None,

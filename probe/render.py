@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from .result import ProbeResult, TraceEntry
@@ -62,6 +63,11 @@ def render_lab(doc: dict[str, Any], *, listening: bool) -> str:
     return "\n".join(lines)
 
 
+def _now_iso() -> str:
+    """Now in UTC, in the first 19 characters of the certificates' isoformat dates."""
+    return dt.datetime.now(dt.UTC).isoformat()[:19]
+
+
 def render_probe(r: ProbeResult) -> str:
     lines = [f"tlsprobe probe {r.target}"]
     mark = "OK " if r.ok else "FAIL"
@@ -76,8 +82,10 @@ def render_probe(r: ProbeResult) -> str:
             cipher = f"{n.cipher.code} {n.cipher.iana or '?'}"
             if n.cipher.openssl and n.cipher.openssl != n.cipher.iana:
                 cipher += f" ({n.cipher.openssl})"
+        # Until the handshake completes, these are only what the server picked.
+        picked = "" if r.phase in ("done", "post_handshake") else "   (server's choice; no session)"
         lines.append(
-            _kv("version", f"{n.version or '-'}   cipher {cipher}   group {n.group or '-'}")
+            _kv("version", f"{n.version or '-'}   cipher {cipher}   group {n.group or '-'}{picked}")
         )
     if r.partner_versions is not None:
         lines.append(
@@ -94,7 +102,13 @@ def render_probe(r: ProbeResult) -> str:
                 else f"EXPIRED {-c.days_left} days ago"
             )
             lines.append(f"    [{i}] {c.subject}")
-            lines.append(f"        issuer {c.issuer}; {c.key}; until {c.not_after[:10]} ({days})")
+            # A certificate not valid yet is named by its start; every other by its end.
+            span = (
+                f"from {c.not_before[:10]} (not valid yet) until {c.not_after[:10]}"
+                if c.not_before[:19] > _now_iso()
+                else f"until {c.not_after[:10]} ({days})"
+            )
+            lines.append(f"        issuer {c.issuer}; {c.key}; {span}")
             if c.san:
                 lines.append(
                     f"        names {', '.join(c.san[:8])}{' ...' if len(c.san) > 8 else ''}"
@@ -109,8 +123,13 @@ def render_probe(r: ProbeResult) -> str:
             lines.append(_kv("hostname", v.hostname_detail))
         elif v.hostname and v.hostname_matched:
             lines.append(_kv("hostname", f"{v.hostname} matches"))
-        if v.verified:
+        if v.verified and v.hostname is None:
+            # --mq-channel: MQ checks the chain (and SSLPEER), never the host name.
+            lines.append(_kv("verify", "chain verified; host name not checked"))
+        elif v.verified:
             lines.append(_kv("verify", "chain and name verified"))
+        elif v.enabled and not v.errors and not v.hostname_detail:
+            lines.append(_kv("verify", "not done: the handshake ended before the chain check"))
     ca = r.client_auth
     if ca.requested:
         names = "; ".join(ca.ca_names[:5]) + (
@@ -130,7 +149,11 @@ def render_probe(r: ProbeResult) -> str:
         lines.append(f"            {sent}")
     if r.starttls:
         lines.append(_kv("starttls", r.starttls.protocol))
-        lines.extend(f"            {line}" for line in r.starttls.transcript[-6:])
+        tail = r.starttls.transcript[-6:]
+        if len(r.starttls.transcript) > len(tail):
+            left = len(r.starttls.transcript) - len(tail)
+            lines.append(f"            ({left} earlier line(s) in --json)")
+        lines.extend(f"            {line}" for line in tail)
     if r.application_data:
         shown = "".join(ch if ch.isprintable() else "." for ch in r.application_data[:80])
         lines.append(_kv("after TLS", repr(shown)))

@@ -458,20 +458,33 @@ def _not_offered(version: int) -> VersionResult:
     return VersionResult(version=name, supported=False, server_order=None, ciphers=())
 
 
+# The probe's outcome for a refusal of the ClientHello (probe.outcome), by alert.
+_ALERT_OUTCOME = {40: "cipher_mismatch", 71: "cipher_mismatch", 70: "version_mismatch"}
+
+
 def nothing_accepted(answers: list[HelloAnswer], opts: ScanOptions) -> tuple[str, str]:
     """Outcome and reason when no version was accepted, from what the hellos got back.
 
-    A TLS server that refused every hello is still "scanned" (the refusals are its answer);
-    a peer that never spoke TLS gets the probe's outcome for the same failure (not_tls,
-    starttls_refused, peer_closed, timeout), so a banner on a TLS port is named, not shown as
-    six versions "not offered"."""
+    A peer that never got as far as a ServerHello gets the probe's outcome for the same
+    failure (not_tls, starttls_refused, peer_closed, timeout, or the outcome of the alert it
+    sent to every hello), so a banner or an SNI-only listener is named, not shown as six
+    versions "not offered"."""
     kinds = {a.kind for a in answers}
-    if kinds & {"server_hello", "sslv2", "alert"}:
+    if kinds & {"server_hello", "sslv2"}:
+        return "scanned", "no version accepted"
+    if "alert" in kinds:
+        # Every hello met an alert: which versions the listener has is unknown, so the
+        # outcome is the probe's word for that alert, and the reason comes with it.
         alerts = sorted({a.alert for a in answers if a.kind == "alert" and a.alert is not None})
         named = ", ".join(f"{n} {registry.alert_name(n) or ''}".strip() for n in alerts)
-        return "scanned", "no version accepted: every ClientHello was refused" + (
-            f" (alert {named})" if named else ""
-        )
+        why = f"every ClientHello was refused (alert {named}); versions unknown"
+        if 112 in alerts:
+            why += (
+                "; the listener wants a server name it knows: give --sni NAME (IBM MQ: "
+                "--mq-channel NAME sends the channel's SNI)"
+            )
+        kind = _ALERT_OUTCOME.get(alerts[0], "peer_error") if len(alerts) == 1 else "peer_error"
+        return kind, why
     if "not_tls" in kinds:
         head = next((a.head for a in answers if a.kind == "not_tls" and a.head), b"")
         shown = "".join(ch if ch.isprintable() else "." for ch in head[:40].decode("latin-1"))

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import trio
@@ -23,7 +26,7 @@ from bytepeers import (
     serve_script,
     silent,
 )
-from peers import Peer, free_port
+from peers import Peer, free_port, gnutls_args, gnutls_server, openssl_server
 from probing import causes, probe_port
 from tlspeers import close_after_handshake
 
@@ -189,6 +192,38 @@ async def test_version_mismatch_partner_too_new(openssl_peer: Peer, pki: TestPKI
     assert r.outcome == "version_mismatch"
     assert r.partner_versions == ("TLSv1.3",)
     assert causes(r) == ["partner_version_too_new"]
+
+
+async def test_a_cn_only_certificate_does_not_name_the_host(tmp_path: Path) -> None:
+    """A certificate with the host only in its CN (no subjectAltName): OpenSSL's check falls
+    back to the CN unless told not to; tlsprobe follows RFC 9525 (as service-identity,
+    browsers and Go do), so OpenSSL's verdict and the explanation agree."""
+    cert, key = tmp_path / "cn-only.pem", tmp_path / "cn-only.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    with openssl_server(["-cert", cert, "-key", key]) as peer:
+        r = await probe_port(peer.port, ca=cert, sni="localhost")
+    assert r.outcome == "hostname_mismatch", r.diagnosis
+    assert r.alert is not None and (r.alert.origin, r.alert.code) == ("local", 42)
+    assert "no subjectAltName" in (r.diagnosis[0].detail or "")
+
+
+async def test_a_refused_server_hello_verifies_nothing(pki: TestPKI) -> None:
+    """GnuTLS limited to TLS 1.1 answers our 1.2-1.3 hello with a TLS 1.1 ServerHello and its
+    chain; we refuse the version (alert 70) before OpenSSL checks anything. The chain is
+    reported from the wire, but nothing may claim it was verified."""
+    priority = "NORMAL:-VERS-ALL:+VERS-TLS1.1"
+    with gnutls_server(gnutls_args(pki, "good", "--priority", priority)) as peer:
+        r = await probe_port(peer.port)
+    assert r.outcome == "version_mismatch"
+    assert r.alert is not None and (r.alert.origin, r.alert.code) == ("local", 70)
+    assert r.server_certificates, "the chain sent is still shown"
+    v = r.verification
+    assert v is not None and not v.verified and not v.errors
+    assert v.chain_verified == () and v.hostname_matched is None
 
 
 @pytest.mark.parametrize("gnutls_peer", ["tls13-only"], indirect=True)
@@ -382,6 +417,8 @@ async def test_peer_closed(handler: object) -> None:
         r = await probe_port(port)
     assert (r.outcome, r.phase) == ("peer_closed", "handshake")
     assert causes(r) == ["peer_closed_during_handshake"]
+    # OpenSSL's own alert to the EOF went nowhere: the result names no alert.
+    assert r.alert is None
 
 
 async def test_timeout_on_silence() -> None:
@@ -418,3 +455,30 @@ async def test_protocol_error_server_picks_a_suite_never_offered() -> None:
     assert (r.outcome, r.phase) == ("protocol_error", "handshake")
     assert r.alert is not None and r.alert.origin == "local"
     assert causes(r) == ["protocol_violation"]
+
+
+# --- what the human view claims -----------------------------------------------------------------
+
+
+def _human(port: int, *args: str | Path) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "probe", "probe", f"127.0.0.1:{port}", *map(str, args)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    return proc.stdout
+
+
+@pytest.mark.parametrize("openssl_peer", ["not-yet-valid"], indirect=True)
+def test_human_view_of_a_certificate_not_valid_yet(openssl_peer: Peer, pki: TestPKI) -> None:
+    out = _human(openssl_peer.port, "--ca", pki.ca)
+    assert "(not valid yet)" in out and " from 20" in out, out  # its start date, not only its end
+    assert "(server's choice; no session)" in out, out  # the handshake never completed
+
+
+@pytest.mark.parametrize("openssl_peer", ["wrong-host"], indirect=True)
+def test_human_view_with_mq_channel_does_not_claim_a_name_check(
+    openssl_peer: Peer, pki: TestPKI
+) -> None:
+    out = _human(openssl_peer.port, "--ca", pki.ca, "--mq-channel", "TO.QMGR1")
+    assert "chain verified; host name not checked" in out, out
+    assert "name verified" not in out, out

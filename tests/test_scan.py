@@ -625,15 +625,16 @@ def test_cli_scan_bad_input_exits_2(tmp_path: Path, args: list[str]) -> None:
         ("ftp-without-tls", "ftp", "starttls_refused", ["ftp upgrade failed", "'500"]),
         ("close", "none", "peer_closed", ["closed every connection"]),
         ("silent", "none", "timeout", ["answered none of"]),
-        ("alert40", "none", "scanned", ["every ClientHello was refused", "40 handshake_failure"]),
+        ("alert40", "none", "cipher_mismatch", ["refused (alert 40 handshake_failure)"]),
+        ("alert112", "none", "peer_error", ["alert 112 unrecognized_name", "--mq-channel"]),
     ],
 )
 async def test_scan_names_a_peer_that_never_speaks_tls(
     handler: str, starttls: str, outcome: str, words: list[str]
 ) -> None:
-    """A banner, an HTTP answer, silence or a hang-up on every hello is one outcome with the
-    reason (the probe's names for the same failures), not six versions "not offered"; a TLS
-    server that refuses every hello is still scanned, with the alerts it sent."""
+    """A banner, an HTTP answer, silence, a hang-up or an alert to every hello is one outcome
+    with the reason (the probe's names for the same failures), not six versions "not
+    offered"."""
     import bytepeers as bp
 
     handlers = {
@@ -643,6 +644,7 @@ async def test_scan_names_a_peer_that_never_speaks_tls(
         "close": bp.close_after_hello,
         "silent": bp.silent,
         "alert40": bp.alert_after_hello(40),
+        "alert112": bp.alert_after_hello(112),
     }
     timeout = 0.5
     async with bp.serve_script(handlers[handler]) as port:
@@ -654,11 +656,7 @@ async def test_scan_names_a_peer_that_never_speaks_tls(
     assert result.error is not None
     for w in words:
         assert w in result.error, result.error
-    if outcome == "scanned":
-        assert [p.version for p in result.protocols] == list(VERSION_NAMES)
-        assert not any(p.supported for p in result.protocols)
-    else:
-        assert result.protocols == ()
+    assert result.protocols == ()
 
 
 def test_cli_scan_of_a_plaintext_port_exits_1_and_says_so() -> None:
@@ -671,3 +669,21 @@ def test_cli_scan_of_a_plaintext_port_exits_1_and_says_so() -> None:
     proc = trio.run(run)
     assert proc.returncode == 1, (proc.stdout, proc.stderr)
     assert "FAIL not_tls: the peer answered '220 FTP ready..'" in proc.stdout, proc.stdout
+
+
+def test_cli_scan_of_an_mq_listener_that_picks_its_certificate_by_channel(tmp_path: Path) -> None:
+    """The lab's mq-certlabl refuses every name but its channels' SNI with alert 112: without
+    a name the scan says so (exit 1, the hint to use --mq-channel); with the channel it scans."""
+    with running_lab(tmp_path / "pki", "mq-certlabl") as lab:
+        target = f"{HOST}:{lab.ports['mq-certlabl']}"
+        refused = tlsprobe("scan", target, "--json")
+        named = tlsprobe("scan", target, "--mq-channel", "TO.QMGR1", "--json")
+        both = tlsprobe("scan", target, "--mq-channel", "TO.QMGR1", "--sni", "x")
+    assert refused.returncode == 1, refused.stderr
+    doc = check_doc(json.loads(refused.stdout))
+    assert doc["outcome"] == "peer_error" and "--mq-channel" in doc["error"]
+    assert named.returncode == 0, named.stderr
+    doc = check_doc(json.loads(named.stdout))
+    assert doc["outcome"] == "scanned"
+    assert any(p["supported"] for p in doc["protocols"])
+    assert both.returncode == 2 and "drop --sni" in both.stderr

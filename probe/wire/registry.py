@@ -228,8 +228,22 @@ def find_group(name: str) -> int | None:
     return _group_index().get(_fold(name))
 
 
+# RFC 5246 §7.4.1.4.1: before TLS 1.3 the two bytes are a (HashAlgorithm, SignatureAlgorithm)
+# pair. The SignatureScheme registry names only the pairs TLS 1.3 kept; servers still send the
+# others (sha224, DSA), which would otherwise show as hex that looks like a version number.
+_TLS12_HASHES = {1: "md5", 2: "sha1", 3: "sha224", 4: "sha256", 5: "sha384", 6: "sha512"}
+_TLS12_SIGNATURES = {1: "rsa", 2: "dsa", 3: "ecdsa"}
+
+
 def sigscheme_name(code: int) -> str | None:
-    return _sigschemes().get(code)
+    name = _sigschemes().get(code)
+    if name is not None:
+        return name
+    hash_name = _TLS12_HASHES.get(code >> 8)
+    sig_name = _TLS12_SIGNATURES.get(code & 0xFF)
+    if hash_name and sig_name:
+        return f"{sig_name}_{hash_name} (TLS 1.2 pair)"
+    return None
 
 
 def extension_name(code: int) -> str | None:

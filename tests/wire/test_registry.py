@@ -381,8 +381,15 @@ def test_sigschemes(code: int, name: str) -> None:
     assert reg.sigscheme_name(code) == name
 
 
-def test_sigscheme_reserved_is_unknown() -> None:
-    assert reg.sigscheme_name(0x0202) is None  # reserved for backward compatibility
+def test_sigscheme_tls12_pairs_outside_the_registry_are_named() -> None:
+    # The SignatureScheme registry reserves 0x0202 (DSA-SHA1) etc. "for backward
+    # compatibility"; a TLS 1.2 server still sends them as (hash, signature) pairs (RFC 5246
+    # §7.4.1.4.1), and hex like 0x0303 would read as a protocol version.
+    assert reg.sigscheme_name(0x0202) == "dsa_sha1 (TLS 1.2 pair)"
+    assert reg.sigscheme_name(0x0303) == "ecdsa_sha224 (TLS 1.2 pair)"
+    assert reg.sigscheme_name(0x0301) == "rsa_sha224 (TLS 1.2 pair)"
+    assert reg.sigscheme_name(0x0403) == "ecdsa_secp256r1_sha256"  # the registry's own name
+    assert reg.sigscheme_name(0x0A01) is None  # neither registered nor a (hash, signature) pair
 
 
 @pytest.mark.parametrize(
