@@ -54,11 +54,15 @@ def matrix(
     ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds per phase.")] = DEFAULT_TIMEOUT,
     per_host: Annotated[int, typer.Option("--per-host", help="Probes at once.")] = 8,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON: a list of cells.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON: a list of cells (result null when not tried).")
+    ] = False,
 ) -> None:
     """The outcome of every combination of versions, cipher lists and client identities.
 
-    Exit 0 when at least one cell connected, 1 when none did, 2 for bad input.
+    A cipher list that cannot be offered at a version row shows n/a there (not tried).
+
+    Exit 0 when at least one cell connected, 1 when none did, 2 for bad input (or no cell to try).
 
     Example: tlsprobe matrix mq.example:1414 --tls 1.2 --tls 1.3 --cert qm1.p12 --cert qm2.p12
     """
@@ -106,7 +110,8 @@ def matrix(
             "target": str(tgt),
             "cells": [
                 {"version": c.version, "ciphers": c.ciphers, "identity": c.identity,
-                 "outcome": c.outcome, "result": to_jsonable(c.result)}
+                 "outcome": c.outcome, "note": c.note,
+                 "result": to_jsonable(c.result)}
                 for c in cells
             ],
         }  # fmt: skip

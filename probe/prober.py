@@ -527,4 +527,3 @@ def _trace(engine: ClientEngine) -> tuple[TraceEntry, ...]:
     from .trace import trace_entries
 
     return trace_entries(engine.transcript)
-
