@@ -246,7 +246,7 @@ class SearchResult:
     query: str | None
     rows: tuple[CipherRow, ...]
     aliases: tuple[MQAlias, ...]
-    how: str  # "all" | "exact" | "number" | "substring"
+    how: str  # "all" | "exact" | "number" | "substring" | "profile"
 
 
 def search(query: str | None) -> SearchResult:
@@ -264,6 +264,13 @@ def search(query: str | None) -> SearchResult:
         rows = tuple(ref.by_code[c] for c in sorted(codes) if c in ref.by_code)
         if rows:
             return SearchResult(query=text, rows=rows, aliases=(), how="number")
+    if prefix == "profile":
+        # A partner profile's client list, in its order (load_profile says which names exist).
+        from .profiles import load_profile
+
+        suites = load_profile(body).client.suites
+        rows = tuple(ref.by_code[s.code] for s in suites if s.code in ref.by_code)
+        return SearchResult(query=text, rows=rows, aliases=(), how="profile")
     try:
         got = resolve(text)
     except UnknownCipher as exc:

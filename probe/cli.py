@@ -7,6 +7,7 @@ stderr, no traceback), 3 an internal error (a bug: one line, traceback only with
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import sys
@@ -56,6 +57,23 @@ def _version(value: str | None, option: str) -> int | None:
     if v is None:
         raise InputError(f"{option} {value!r}: choose one of {VERSION_HELP}")
     return v
+
+
+# Durations come from users and plans as floats, and typer accepts "nan" and "inf": a NaN
+# deadline fails deep inside trio (an internal error), an infinite one never ends.
+MAX_SECONDS = 24 * 3600.0
+
+
+def check_seconds(option: str, value: float | None, *, zero_ok: bool = False) -> None:
+    """InputError unless ``value`` is a finite number of seconds (above 0, or 0 with
+    ``zero_ok``) up to a day; None (an option not given) passes."""
+    if value is None:
+        return
+    low = "at least 0" if zero_ok else "above 0"
+    if not (math.isfinite(value) and (value >= 0 if zero_ok else value > 0)):
+        raise InputError(f"{option} {value}: give a finite number of seconds, {low}")
+    if value > MAX_SECONDS:
+        raise InputError(f"{option} {value}: at most {MAX_SECONDS:.0f} seconds (a day)")
 
 
 def _version_cb(value: bool) -> None:
@@ -208,8 +226,9 @@ def probe(
     if (target is None) == (file is None):
         raise InputError("give one TARGET or -f FILE")
     tgt = parse_target(target) if target is not None else parse_target("0.0.0.0:1")
-    if timeout <= 0 or grace < 0:
-        raise InputError("--timeout must be above 0 and --grace at least 0")
+    check_seconds("--timeout", timeout)
+    check_seconds("--grace", grace, zero_ok=True)
+    check_seconds("--deadline", deadline)
     selection = parse_cipher_selection(ciphers) if ciphers is not None else None
     exact, lo, hi = apply_pinned_versions(
         selection,
@@ -340,8 +359,11 @@ def scan(
 
     if (target is None) == (file is None):
         raise InputError("give one TARGET or -f FILE")
-    if concurrency < 1 or per_host < 1 or pause < 0 or timeout <= 0:
-        raise InputError("--concurrency and --per-host must be 1 or more, --pause 0 or more")
+    if concurrency < 1 or per_host < 1:
+        raise InputError("--concurrency and --per-host must be 1 or more")
+    check_seconds("--timeout", timeout)
+    check_seconds("--pause", pause, zero_ok=True)
+    check_seconds("--deadline", deadline)
     if mq_channel is not None:
         from .mq import channel_sni
 
@@ -479,8 +501,12 @@ def lab(
     warning = check_host(bind, explicit=host is not None)
     if repeat < 1:
         raise InputError("--repeat must be at least 1")
-    if not 0 <= port_base <= 65535 - len(chosen) * repeat:
+    if port_base < 0:
+        raise InputError(f"--port-base {port_base}: give a port number (0: any free port)")
+    if port_base > 65535 - len(chosen) * repeat:
         raise InputError(f"--port-base {port_base}: the ports must fit below 65536")
+    if where.exists() and not where.is_dir():
+        raise InputError(f"--pki-dir {where}: not a directory; give a directory for the lab's PKI")
     if list_:
         listing = [
             Listening(scenario=s, host=bind, index=j,
@@ -554,6 +580,10 @@ def explain(
     from .explain import explain as run_explain
     from .render import render_explain
 
+    # Unknown options pass through to the code words (so that "-93" or "-1009" are codes, not
+    # options); a word starting with "--" is never a code, so it is a mistyped option.
+    if stray := next((w for w in code if w.startswith("--")), None):
+        raise InputError(f"explain: no such option {stray!r} (options: --json)")
     query = " ".join(code).strip()
     if not query:
         raise InputError("explain needs a code, for example: tlsprobe explain AMQ9631")
@@ -637,15 +667,26 @@ def decode(
     raise typer.Exit(0)
 
 
+INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+
+
 def main() -> None:
     """Console entry point: every error becomes one line and an exit code."""
     try:
         rc = app(standalone_mode=False)
+        if rc == INTERRUPTED:
+            # typer turns a bare KeyboardInterrupt into a silent exit code 130; no command of
+            # ours exits 130 otherwise.
+            typer.echo("tlsprobe: interrupted", err=True)
         sys.exit(rc if isinstance(rc, int) else 0)
     except InputError as exc:
         typer.echo(f"tlsprobe: error: {exc}", err=True)
         sys.exit(2)
     except BaseExceptionGroup as group:
+        if group.subgroup(KeyboardInterrupt) is not None:
+            # Ctrl-C lands in whichever task was running: inside a nursery it comes wrapped.
+            typer.echo("tlsprobe: interrupted", err=True)
+            sys.exit(INTERRUPTED)
         # Bad input met inside concurrent work (a nursery) arrives wrapped; it is still bad input.
         bad = group.subgroup(InputError)
         if bad is not None and group.split(InputError)[1] is None:
@@ -659,10 +700,10 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         typer.echo("tlsprobe: aborted", err=True)
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
     except KeyboardInterrupt:
         typer.echo("tlsprobe: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
     except Exception as exc:
         # Usage errors from the CLI layer (click's, vendored by recent typer): show and exit 2.
         # Matched by shape because typer moved the class between releases.

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .cli import VERSION_HELP, _version, app
+from .cli import VERSION_HELP, _version, app, check_seconds
 from .defaults import DEFAULT_TIMEOUT
 from .errors import InputError
 
@@ -79,8 +79,9 @@ def matrix(
     from .tlsconfig import make_offer
 
     tgt = parse_target(target)
-    if per_host < 1 or timeout <= 0:
-        raise InputError("--per-host must be at least 1 and --timeout above 0")
+    if per_host < 1:
+        raise InputError("--per-host must be at least 1")
+    check_seconds("--timeout", timeout)
     every: list[int | None] = [0x0301, 0x0302, 0x0303, 0x0304]
     versions = [_version(v, "--tls") for v in tls] if tls else every
     lists: list[tuple[str, tuple[Suite, ...] | None]] = [("default", None)]

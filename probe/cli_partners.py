@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .cli import app
-from .errors import InputError
+from .cli import app, check_seconds
 from .wire import registry
 
 # The cipher reference and overlap (scan, the raw hello engine) load only when their command
@@ -95,6 +94,8 @@ def render_ciphers(found: ciphernames.SearchResult) -> str:
         " = IANA code; CFT: decimal IANA code), not listed by a source; [K] standard knowledge;"
         " [U] unconfirmed."
     )
+    if found.how == "profile":
+        lines.insert(0, f"{len(found.rows)} suites of the client list of {found.query}, its order:")
     if found.how == "substring":
         lines.insert(0, f"{len(found.rows)} suites whose names contain {found.query!r}:")
     return "\n".join(lines)
@@ -231,8 +232,7 @@ def overlap(
 
     Example: tlsprobe overlap mq:ANY_TLS12 profile:mq-ecdhe-rsa-aes-128-gcm-sha256
     """
-    if timeout <= 0:
-        raise InputError("--timeout must be above 0")
+    check_seconds("--timeout", timeout)
     import trio
 
     from .overlap import run_overlap

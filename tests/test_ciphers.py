@@ -159,6 +159,17 @@ def test_search_by_number_and_by_part_of_a_name() -> None:
     assert [r["code"] for r in ciphers_json("DES-CBC3-SHA")["suites"]] == ["0x000A"]
 
 
+def test_ciphers_lists_a_partner_profiles_client_list_in_its_order() -> None:
+    doc = ciphers_json("profile:cft-3.1")  # the same list --ciphers profile:cft-3.1 offers
+    assert doc["match"] == "profile"
+    assert [int(r["code"], 16) for r in doc["suites"]] == [0x002F, 0x000A, 0x0009, 0x0001, 0x0002]
+    proc = subprocess.run(
+        [sys.executable, "-m", "probe", "ciphers", "profile:no-such-partner"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "no such partner profile" in proc.stderr, proc.stderr
+
+
 def test_ciphers_unknown_query_is_exit_2_with_suggestions() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "probe", "ciphers", "mq:ANY_TLS2"],

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import jsonschema
@@ -121,7 +123,27 @@ def bad_input_cases(pki: TestPKI, tmp: Path) -> list[tuple[str, list[str | Path]
         ("mq channel too long", ["--mq-channel", "X" * 21], ["MQ channel"]),
         ("key without cert", ["--key", pki.client.key], ["--key needs --cert"]),
         ("bad timeout", ["--timeout", "0"], ["--timeout"]),
+        ("NaN timeout", ["--timeout", "nan"], ["--timeout nan", "finite"]),
+        ("infinite grace", ["--grace", "inf"], ["--grace inf", "finite"]),
+        ("negative grace", ["--grace", "-1"], ["--grace"]),
     ]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["scan", "127.0.0.1:1", "--timeout", "nan"], ["--timeout nan"]),
+        (["scan", "127.0.0.1:1", "--pause", "inf"], ["--pause inf"]),
+        (["matrix", "127.0.0.1:1", "--timeout", "nan"], ["--timeout nan"]),
+        (["overlap", "mq:ANY", "127.0.0.1:1", "--timeout", "nan"], ["--timeout nan"]),
+        (["lab", "--port-base", "-5"], ["--port-base -5", "port number"]),
+        (["lab", "--pki-dir", "/etc/hostname", "good"], ["not a directory"]),
+        (["explain", "--jsn", "AMQ9631"], ["no such option '--jsn'"]),
+    ],
+)
+def test_bad_numbers_and_options_of_other_commands(args: list[str], words: list[str]) -> None:
+    """NaN and infinite durations used to fail inside trio (exit 3, "this is a bug")."""
+    assert_usage_error(tlsprobe(*args), *words)
 
 
 def test_bad_input_gives_exit_2_and_one_line(pki: TestPKI, tmp_path: Path) -> None:
@@ -199,3 +221,28 @@ def test_help_lists_every_probe_option() -> None:
         "--json",
     ):  # fmt: skip
         assert opt in proc.stdout, opt
+
+
+@pytest.mark.parametrize("command", ["probe", "scan"])
+def test_ctrl_c_is_interrupted_not_a_bug(command: str) -> None:
+    """SIGINT lands inside a nursery and arrives wrapped in an exception group: it is still
+    an interruption (exit 130, one line), not an internal error."""
+    here = Path(__file__).parent
+    peer = subprocess.Popen(
+        [sys.executable, str(here / "bytepeers.py"), "silent"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert peer.stdout is not None
+        port = int(peer.stdout.readline())
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "probe", command, f"127.0.0.1:{port}", "--timeout", "30"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        time.sleep(1.5)  # connected and waiting for the silent peer
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        peer.terminate()
+        peer.wait(timeout=10)
+    assert proc.returncode == 130, err
+    assert err.strip() == "tlsprobe: interrupted", err
