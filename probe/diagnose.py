@@ -57,7 +57,8 @@ def _flag(v: int) -> str:
 def _version_causes(ctx: DiagContext) -> list[tuple[str, str | None]]:
     pv = ctx.partner_versions
     if pv:
-        lo, hi = min(ctx.offered_versions or (0x0303,)), max(ctx.offered_versions or (0x0304,))
+        offered = ctx.offered_versions or (0x0303, 0x0304)
+        lo, hi = min(offered), max(offered)
         if max(pv) < 0x0301:
             return [
                 (
@@ -66,24 +67,31 @@ def _version_causes(ctx: DiagContext) -> list[tuple[str, str | None]]:
                     " included) no longer negotiate: the partner must be upgraded",
                 )
             ]
+        # One version offered means --tls (or a pinned MQ CipherSpec): --tls-min/--tls-max
+        # cannot be combined with it, so the advice names --tls.
         if max(pv) < lo:
-            return [
-                (
-                    "partner_version_too_old",
-                    f"partner speaks only {_names(pv)}; allow it with `--tls-min {_flag(max(pv))}`",
-                )
-            ]
+            allow = f"--tls {_flag(max(pv))}" if lo == hi else f"--tls-min {_flag(max(pv))}"
+            if max(pv) >= 0x0303:
+                # A partner at TLS 1.2 is not old: we asked for more than it has.
+                return [
+                    (
+                        "version_mismatch",
+                        f"partner does not speak {_names(offered)}; it accepts {_names(pv)}:"
+                        f" offer it with `{allow}`",
+                    )
+                ]
+            return [("partner_version_too_old", f"partner speaks only {_names(pv)}; allow it"
+                     f" with `{allow}`")]  # fmt: skip
         if min(pv) > hi:
+            allow = f"--tls {_flag(min(pv))}" if lo == hi else f"--tls-max {_flag(min(pv))}"
             return [
-                (
-                    "partner_version_too_new",
-                    f"partner speaks only {_names(pv)}; allow it with `--tls-max {_flag(min(pv))}`",
-                )
-            ]
+                ("partner_version_too_new", f"partner speaks only {_names(pv)}; allow it with"
+                 f" `{allow}`")
+            ]  # fmt: skip
         return [
             (
                 "version_mismatch",
-                f"partner accepts {_names(pv)}; we offered {_names(ctx.offered_versions)}",
+                f"partner accepts {_names(pv)}; we offered {_names(offered)}",
             )
         ]
     if pv == ():

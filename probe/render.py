@@ -88,9 +88,11 @@ def render_probe(r: ProbeResult) -> str:
             _kv("version", f"{n.version or '-'}   cipher {cipher}   group {n.group or '-'}{picked}")
         )
     if r.partner_versions is not None:
-        lines.append(
-            _kv("partner", "accepts " + (", ".join(r.partner_versions) or "no version tried"))
-        )
+        found = ", ".join(r.partner_versions)
+        # No ServerHello to any raw hello does not mean no version: the refusals may be about
+        # suites or names (the diagnosis says which), so versions stay unknown.
+        unknown = "versions unknown (every hello refused)"
+        lines.append(_kv("partner", f"accepts {found}" if found else unknown))
     if r.server_certificates:
         v = r.verification
         trust = f"trust anchors: {v.trust_anchors}" if v else ""

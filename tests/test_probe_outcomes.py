@@ -186,6 +186,21 @@ async def test_version_mismatch_names_what_the_partner_speaks(
     assert again.negotiated is not None and again.negotiated.version == "TLSv1.0"
 
 
+@pytest.mark.parametrize("openssl_peer", ["tls12-only"], indirect=True)
+async def test_a_tls12_partner_asked_for_tls13_is_not_called_old(
+    openssl_peer: Peer, pki: TestPKI
+) -> None:
+    """--tls 1.3 against a TLS 1.2 server: TLS 1.2 is current, so no "upgrade the partner";
+    the advice names --tls (--tls-min cannot be combined with it) and works."""
+    r = await probe_port(openssl_peer.port, ca=pki.ca, tls="1.3")
+    assert r.outcome == "version_mismatch"
+    assert causes(r) == ["version_mismatch"]
+    detail = r.diagnosis[0].detail or ""
+    assert "does not speak TLSv1.3" in detail and "`--tls 1.2`" in detail, detail
+    again = await probe_port(openssl_peer.port, ca=pki.ca, tls="1.2")
+    assert again.outcome == "connected", again.diagnosis
+
+
 @pytest.mark.parametrize("openssl_peer", ["tls13-only"], indirect=True)
 async def test_version_mismatch_partner_too_new(openssl_peer: Peer, pki: TestPKI) -> None:
     r = await probe_port(openssl_peer.port, ca=pki.ca, tls_max="1.2")
