@@ -43,6 +43,9 @@ class DiagContext:
     mq_channel: str | None = None
     port: int = 0
     sni: str | None = None
+    # Further certificate problems behind the one that stopped verification (cause, detail),
+    # listed after the main causes so that fixing one does not hide the next.
+    also: tuple[tuple[str, str], ...] = ()
 
 
 def _names(versions: tuple[int, ...]) -> str:
@@ -254,6 +257,7 @@ def pick_causes(outcome: str, ctx: DiagContext) -> list[tuple[str, str | None]]:
             out.insert(0, ("ca_list_empty", "the CertificateRequest named no CA"))
     if outcome in ("peer_closed", "post_handshake_close") and ctx.port == 1414:
         out.append(("mq_channel_sni_required", None))
+    out.extend(ctx.also)
     return out
 
 

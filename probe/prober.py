@@ -89,6 +89,12 @@ def _sni(req: ProbeRequest) -> str | None:
     return None if req.target.is_ip else req.target.host
 
 
+_CERT_OUTCOMES = frozenset(
+    {"server_cert_untrusted", "server_cert_expired", "server_cert_not_yet_valid",
+     "hostname_mismatch"}
+)  # fmt: skip
+
+
 async def partner_versions_of(req: ProbeRequest) -> tuple[int, ...]:
     """The versions the partner accepts (raw hellos, one per version). They depend only on the
     target, SNI and STARTTLS dialog, so probes of one target may share one answer."""
@@ -345,6 +351,7 @@ def _result(run: _Run) -> ProbeResult:
     req = run.req
     engine = run.engine
     offered_versions = req.offer.versions
+    name_problem: str | None = None  # why the certificate does not name the host, if checked
     facts_kw: dict[str, object] = {
         "tcp_failure": run.tcp_failure.kind if run.tcp_failure else None,
         "timed_out_in": run.timed_out_in,
@@ -461,7 +468,14 @@ def _result(run: _Run) -> ProbeResult:
         # connection that is already gone: nobody received it, and it is no decoding fault.
         alert_info = None
         alert_code = None
+    also: list[tuple[str, str]] = []
+    chain = engine.peer_chain() if engine is not None else []
+    if result_outcome in _CERT_OUTCOMES and req.verify and chain:
+        also = verify.further_problems(chain, facts.verify_codes)
+        if name_problem and result_outcome != "hostname_mismatch":
+            also.append(("hostname_mismatch", f"also: {name_problem}"))
     ctx = diag.DiagContext(
+        also=tuple(also),
         alert=alert_code,
         alert_origin=alert_info.origin if alert_info else None,
         verify_codes=facts.verify_codes,

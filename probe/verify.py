@@ -211,3 +211,34 @@ def untrusted_kind(
     if not is_ca(top) and top.issuer not in anchor_names:
         return "missing_intermediate"
     return "unknown_ca"
+
+
+# OpenSSL stops at the first error it is refused past, so a chain that is both untrusted and
+# expired reports only the first; a user who fixes the trust store then meets the next. These
+# are the problems the certificates themselves show, found without OpenSSL, for the diagnosis.
+MIN_RSA_BITS = 2048  # OpenSSL's security level 2 (its default), as for EE_KEY_TOO_SMALL
+MIN_EC_BITS = 224
+
+
+def further_problems(
+    chain: list[x509.Certificate], codes: tuple[int, ...], now: dt.datetime | None = None
+) -> list[tuple[str, str]]:
+    """(cause id, detail) for date and key-size problems of the chain sent that the verify
+    codes do not already name."""
+    now = now or dt.datetime.now(dt.UTC)
+    out: list[tuple[str, str]] = []
+    for cert in chain:
+        who = subject(cert)
+        if cert.not_valid_after_utc < now and not EXPIRED & set(codes):
+            out.append(("server_cert_expired",
+                        f"also: {who} expired on {cert.not_valid_after_utc.date()}"))  # fmt: skip
+        if cert.not_valid_before_utc > now and not NOT_YET_VALID & set(codes):
+            start = cert.not_valid_before_utc.date()
+            out.append(("server_cert_not_yet_valid", f"also: {who} is valid only from {start}"))
+        key = cert.public_key()
+        small = (isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS) or (
+            isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size < MIN_EC_BITS
+        )
+        if small and not WEAK & set(codes):
+            out.append(("server_cert_weak_key", f"also: {who} has a {key_description(cert)} key"))
+    return out

@@ -367,6 +367,22 @@ async def test_server_certificate_outcomes(
     assert r.server_certificates, "the chain is reported even when it fails"
 
 
+@pytest.mark.parametrize(
+    ("openssl_peer", "also"),
+    [("expired", "server_cert_expired"), ("wrong-host", "hostname_mismatch")],
+    indirect=["openssl_peer"],
+)
+async def test_problems_behind_the_first_are_listed_too(openssl_peer: Peer, also: str) -> None:
+    """Without the CA, OpenSSL stops at the unknown issuer; the expiry or the wrong name the
+    certificate also has comes after it, so fixing the trust store does not hide it."""
+    r = await probe_port(openssl_peer.port)
+    assert r.outcome == "server_cert_untrusted"
+    got = causes(r)
+    assert got[0] == "server_cert_unknown_ca" and also in got, got
+    extra = next(d for d in r.diagnosis if d.cause == also)
+    assert (extra.detail or "").startswith("also: "), extra.detail
+
+
 @pytest.mark.parametrize("openssl_peer", ["expired"], indirect=True)
 async def test_no_verify_connects_and_still_reports(openssl_peer: Peer, pki: TestPKI) -> None:
     r = await probe_port(openssl_peer.port, ca=pki.ca, verify=False)
