@@ -46,6 +46,8 @@ class DiagContext:
     # Further certificate problems behind the one that stopped verification (cause, detail),
     # listed after the main causes so that fixing one does not hide the next.
     also: tuple[tuple[str, str], ...] = ()
+    partner_suites: tuple[int, ...] = ()  # the suites the partner picked at its versions
+    partner_suites_unavailable: bool = False  # ... none of which this OpenSSL can offer
 
 
 def _names(versions: tuple[int, ...]) -> str:
@@ -55,6 +57,11 @@ def _names(versions: tuple[int, ...]) -> str:
 def _flag(v: int) -> str:
     name = registry.version_name(v) or ""
     return name.replace("TLSv", "").replace("SSLv3", "ssl3")
+
+
+def _suite_text(code: int) -> str:
+    suite = registry.suite(code)
+    return f"{suite.iana} (0x{code:04X})" if suite else f"0x{code:04X}"
 
 
 def _version_causes(ctx: DiagContext) -> list[tuple[str, str | None]]:
@@ -83,8 +90,16 @@ def _version_causes(ctx: DiagContext) -> list[tuple[str, str | None]]:
                         f" offer it with `{allow}`",
                     )
                 ]
-            return [("partner_version_too_old", f"partner speaks only {_names(pv)}; allow it"
-                     f" with `{allow}`")]  # fmt: skip
+            detail = f"partner speaks only {_names(pv)}; allow it with `{allow}`"
+            if ctx.partner_suites and ctx.partner_suites_unavailable:
+                # Allowing the version would only trade this failure for a cipher mismatch.
+                picked = ", ".join(_suite_text(c) for c in ctx.partner_suites)
+                detail = (
+                    f"partner speaks only {_names(pv)} and picks {picked}, which this OpenSSL"
+                    " cannot offer: the partner must be upgraded (`tlsprobe scan` lists"
+                    " everything it accepts)"
+                )
+            return [("partner_version_too_old", detail)]
         if min(pv) > hi:
             allow = f"--tls {_flag(min(pv))}" if lo == hi else f"--tls-max {_flag(min(pv))}"
             return [

@@ -93,9 +93,9 @@ class _SharedPartnerVersions:
     def __init__(self) -> None:
         self._asked = False
         self._done = trio.Event()
-        self._answer: tuple[int, ...] = ()
+        self._answer: tuple[tuple[int, int], ...] = ()
 
-    async def __call__(self, req: ProbeRequest) -> tuple[int, ...]:
+    async def __call__(self, req: ProbeRequest) -> tuple[tuple[int, int], ...]:
         if self._asked:
             await self._done.wait()
         else:

@@ -33,7 +33,7 @@ from .result import (
     VerifyError,
 )
 from .target import Target
-from .tlsconfig import Offer, build_context
+from .tlsconfig import Offer, build_context, openssl_offers
 from .upgrade import StartTLSLog
 from .wire import registry
 from .wire.errors import DecodeError
@@ -79,6 +79,7 @@ class _Run:
     pump: net.PumpEnd | None = None
     post: net.PostEnd | None = None
     partner_versions: tuple[int, ...] | None = None
+    partner_suites: tuple[int, ...] = ()  # what the partner picked at those versions
 
 
 def _sni(req: ProbeRequest) -> str | None:
@@ -95,9 +96,10 @@ _CERT_OUTCOMES = frozenset(
 )  # fmt: skip
 
 
-async def partner_versions_of(req: ProbeRequest) -> tuple[int, ...]:
-    """The versions the partner accepts (raw hellos, one per version). They depend only on the
-    target, SNI and STARTTLS dialog, so probes of one target may share one answer."""
+async def partner_versions_of(req: ProbeRequest) -> tuple[tuple[int, int], ...]:
+    """(version, suite picked) for each version the partner accepts (raw hellos, one per
+    version). They depend only on the target, SNI and STARTTLS dialog, so probes of one target
+    may share one answer."""
     from .rawhello import accepted_versions
 
     return await accepted_versions(
@@ -107,7 +109,7 @@ async def partner_versions_of(req: ProbeRequest) -> tuple[int, ...]:
 
 # How a probe learns the partner's versions after a version mismatch; callers probing one
 # target many times (`matrix`) pass one that asks once and shares the answer.
-PartnerLookup = Callable[[ProbeRequest], Awaitable[tuple[int, ...]]]
+PartnerLookup = Callable[[ProbeRequest], Awaitable[tuple[tuple[int, int], ...]]]
 
 
 async def run_probe(
@@ -137,7 +139,9 @@ async def run_probe(
             # through the scheduler per probe, for nothing: closing never blocks).
             stream.socket.close()
     if run.engine is not None and _version_rejected(run) and req.partner_versions:
-        run.partner_versions = await partner_lookup(req)
+        picks = await partner_lookup(req)
+        run.partner_versions = tuple(v for v, _ in picks)
+        run.partner_suites = tuple(dict.fromkeys(c for _, c in picks))
         mark("partner_versions")
     mark("total")
     return _result(run)
@@ -476,6 +480,9 @@ def _result(run: _Run) -> ProbeResult:
             also.append(("hostname_mismatch", f"also: {name_problem}"))
     ctx = diag.DiagContext(
         also=tuple(also),
+        partner_suites=run.partner_suites,
+        partner_suites_unavailable=bool(run.partner_suites)
+        and not any(map(openssl_offers, run.partner_suites)),
         alert=alert_code,
         alert_origin=alert_info.origin if alert_info else None,
         verify_codes=facts.verify_codes,

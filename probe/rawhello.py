@@ -306,8 +306,9 @@ async def accepted_versions(
     timeout: float,
     starttls: str = "none",
     versions: tuple[int, ...] = (0x0300, 0x0301, 0x0302, 0x0303, 0x0304),
-) -> tuple[int, ...]:
-    """The protocol versions the partner completes a ServerHello for, one hello each."""
+) -> tuple[tuple[int, int], ...]:
+    """(version, suite the server picked) for each protocol version the partner completes a
+    ServerHello for, one hello each (the pick says what a client must offer to get in)."""
     answers: dict[int, HelloAnswer] = {}
 
     async def one(v: int) -> None:
@@ -319,5 +320,7 @@ async def accepted_versions(
         for v in versions:
             nursery.start_soon(one, v)
     return tuple(
-        v for v in versions if answers[v].kind == "server_hello" and answers[v].version == v
+        (v, a.cipher)
+        for v in versions
+        if (a := answers[v]).kind == "server_hello" and a.version == v and a.cipher is not None
     )

@@ -121,6 +121,24 @@ def _ca_stamp(ca_file: Path | None) -> tuple[object, ...]:
     return (str(ca_file), st.st_mtime_ns, st.st_size)
 
 
+@functools.cache
+def openssl_offers(code: int) -> bool:
+    """Can the bundled OpenSSL offer suite ``code`` at all (security level 0)? Legacy suites
+    (3DES, RC4, EXPORT, ...) are compiled out of recent builds; raw hellos still see them."""
+    suite = registry.suite(code)
+    if suite is None or not suite.openssl:
+        return False
+    ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
+    try:
+        if suite.tls13:
+            ctx.set_tls13_ciphersuites(suite.openssl.encode())
+        else:
+            ctx.set_cipher_list(f"{suite.openssl}:@SECLEVEL=0".encode())
+    except SSL.Error:
+        return False
+    return True
+
+
 def build_context(
     offer: Offer, *, identity: ClientIdentity | None, ca_file: Path | None
 ) -> SSL.Context:

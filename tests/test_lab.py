@@ -100,13 +100,27 @@ async def test_legacy_partners_answer_with_their_own_version(lab: Lab) -> None:
         got = await accepted_versions(
             Target(host="127.0.0.1", port=lab.ports[name]), sni=None, timeout=5
         )
-        assert got == want, (name, [registry.version_name(v) for v in got])
+        versions = tuple(v for v, _suite in got)
+        assert versions == want, (name, [registry.version_name(v) for v in versions])
+    # ... and the suite picked: the z/OS trace's "cipher specification 0A", 3DES.
+    assert got == ((0x0302, 0x000A),)
 
 
 async def test_legacy_3des_with_tls11_allowed_still_finds_no_common_suite(lab: Lab) -> None:
     # The bundled OpenSSL no longer has 3DES: offering TLS 1.1 is not enough.
     r = await probe_port(lab.ports["legacy-3des"], ca=lab.ca, tls_min="1.1")
     assert r.outcome == "cipher_mismatch"
+
+
+async def test_legacy_3des_advice_does_not_lead_to_a_dead_end(lab: Lab) -> None:
+    """The partner speaks TLS 1.1 and picks 3DES, which this OpenSSL cannot offer: allowing
+    TLS 1.1 would only trade the version mismatch for a cipher mismatch, so the advice names
+    the suite and says the partner must change."""
+    r = await probe_port(lab.ports["legacy-3des"], ca=lab.ca)
+    assert r.outcome == "version_mismatch"
+    detail = r.diagnosis[0].detail or ""
+    assert "TLS_RSA_WITH_3DES_EDE_CBC_SHA (0x000A)" in detail, detail
+    assert "cannot offer" in detail and "--tls-min" not in detail, detail
 
 
 # --- a client we did not write: openssl s_client -------------------------------------------
