@@ -75,6 +75,8 @@ def run(
 
     if concurrency < 1 or per_host < 1:
         raise InputError("--concurrency and --per-host must be at least 1")
+    if lab_port_base is not None and not 1 <= lab_port_base <= 65535:
+        raise InputError(f"--lab-port-base {lab_port_base}: give a port from 1 to 65535")
     plan = load_plan(plan_file)
     settings = RunSettings(
         concurrency=concurrency,
@@ -109,7 +111,8 @@ def run(
         except OSError as exc:
             raise InputError(f"--junit {junit}: cannot write ({exc.strerror})") from None
     failed = sum(not r.passed for r in results)
-    calendar = expiry_calendar(results)
+    # The JSON lists what the text does: certificates within the --expiry-days window.
+    calendar = expiry_calendar(results, expiry_days)
     if as_json or jsonl:
         doc = {
             "schema_version": SCHEMA_VERSION,
@@ -139,10 +142,9 @@ def run(
             typer.echo("Drift since the previous run:")
             for c in changes:
                 typer.echo(f"  {c.check}: {c.detail}")
-        soon = [row for row in calendar if row.days_left <= expiry_days]
-        if soon:
+        if calendar:
             typer.echo(f"Certificates expiring within {expiry_days} days (soonest first):")
-            for row in soon:
+            for row in calendar:
                 typer.echo(
                     f"  {row.days_left:>5} days  {row.not_after[:10]}  {row.subject}  [{row.check}]"
                 )
@@ -159,7 +161,7 @@ def history(
     db: Annotated[Path | None, typer.Option(help="History database.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """List past runs of a plan.
+    """List past runs of a plan. Reads only: a missing database is reported, not created.
 
     Example: tlsprobe history profiles/plans/lab.toml --since 2026-11-01
     """
@@ -171,8 +173,19 @@ def history(
             dt.date.fromisoformat(since[:10])
         except ValueError:
             raise InputError(f"--since {since!r}: give a date as YYYY-MM-DD") from None
-    with connect(db or default_db()) as conn:
-        rows = runs(conn, plan_file.resolve(), since)
+    # A mistyped plan path would otherwise read as "no runs recorded".
+    if plan_file.is_dir():
+        raise InputError(f"plan {plan_file}: is a directory, give the plan file")
+    if not plan_file.exists():
+        raise InputError(f"plan {plan_file}: no such file")
+    path = db or default_db()
+    rows = []
+    if path.exists():
+        with connect(path, readonly=True) as conn:
+            rows = runs(conn, plan_file.resolve(), since)
+    elif not as_json:
+        typer.echo(f"no history database at {path} yet (`tlsprobe run` creates it)")
+        return
     if as_json:
         typer.echo(
             json.dumps({"schema_version": SCHEMA_VERSION, "runs": to_jsonable(rows)}, indent=2)

@@ -17,10 +17,12 @@ the plan file; ``~`` and ``$VARS`` are expanded. Passwords never sit in a plan: 
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +68,15 @@ SCAN_EXPECT_TYPES: dict[str, type | tuple[type, ...]] = {
     "suites_exclude": list,
 }
 OVERLAP_EXPECT_TYPES: dict[str, type | tuple[type, ...]] = {"verdict": str}
+# Numbers a plan may set: (lowest, highest, whether the lowest itself is allowed). A timeout of
+# 0 makes every probe "unreachable", NaN or a negative one crashes trio, and a grace of 1e300
+# listens after the handshake for ever; 0 is a valid grace (no listening). Ports are 1..65535.
+LIMITS: dict[str, tuple[float, float, bool]] = {
+    "timeout": (0, 3600, False),
+    "grace": (0, 60, True),
+    "lab_port_base": (1, 65535, True),
+}
+VERSION_HELP = "ssl2 ssl3 1.0 1.1 1.2 1.3"
 VERDICTS = ("connects", "fails", "likely_fails")  # overlap.VERDICTS, without importing it here
 _LAB_OPTIONS = ("lab_port_base", "lab_pki_dir")
 
@@ -100,6 +111,24 @@ class PlanError(InputError):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Origin:
+    """Where a check sits in its plan file, to name the line of a key that is wrong. Lines are
+    looked up only when an error needs one (a plan of thousands of checks loads without)."""
+
+    path: Path
+    text: str = field(repr=False)
+    index: int  # among the [[check]] tables
+    label: str  # the check's name, or #N
+    own: frozenset[str]  # keys the check sets; its other options come from [defaults]
+
+    def check_line(self, key: str) -> str:
+        return f"{self.path}:{_line_of(self.text, key, self.index)}: check {self.label!r}"
+
+    def defaults_line(self, key: str) -> str:
+        return f"{self.path}:{_line_of(self.text, key, section='[defaults]')}: [defaults]"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Check:
     name: str
     target: str
@@ -107,6 +136,30 @@ class Check:
     expect: dict[str, Any]
     kind: str = "probe"  # probe | scan | overlap
     profile: str | None = None  # overlap: the partner profile (profile:NAME, path, mq:VALUE)
+    # So that errors found while building the check (a missing CA file, an unset variable)
+    # name the plan line, as load_plan's do.
+    origin: Origin | None = None
+
+    def at(self, key: str) -> str:
+        """``FILE:LINE: check 'NAME'`` (or ``FILE:LINE: [defaults]``) where ``key`` is set; the
+        target's line for what the plan leaves implicit (the lab's CA file)."""
+        o = self.origin
+        if o is None:
+            return f"check {self.name!r}"
+        if key in o.own or key not in self.options:
+            return o.check_line(key if key in o.own else "target")
+        return o.defaults_line(key)
+
+
+@contextmanager
+def located(check: Check, key: str) -> Iterator[None]:
+    """Turn an InputError raised while building ``check`` into a PlanError at ``key``'s line."""
+    try:
+        yield
+    except PlanError:
+        raise
+    except InputError as exc:
+        raise PlanError(f"{check.at(key)}: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -149,13 +202,38 @@ def _check_types(table: dict[str, Any], types: dict[str, Any], where: Callable[[
             raise PlanError(f"{where(key)}: {key} must be {names}, not {type(value).__name__}")
 
 
-def _check_expect(kind: str, expect: dict[str, Any], where: Callable[[str], str]) -> None:
-    """Values, beyond types: outcomes, verdicts, version and suite names that exist."""
-    from .cipherlist import parse_cipher_list
+def _need_version(key: str, value: str, where: Callable[[str], str]) -> None:
     from .wire import registry
+
+    if registry.find_version(value) is None:
+        raise PlanError(f"{where(key)}: {key}: unknown version {value!r}; give {VERSION_HELP}")
+
+
+def _need_ciphers(key: str, value: str, where: Callable[[str], str]) -> None:
+    from .cipherlist import parse_cipher_selection
+
+    try:
+        parse_cipher_selection(value, option=key)
+    except InputError as exc:
+        raise PlanError(f"{where(key)}: {exc}") from None
+
+
+def _check_expect(kind: str, expect: dict[str, Any], where: Callable[[str], str]) -> None:
+    """Values, beyond types: outcomes, causes, verdicts, version and suite names that exist.
+    A cause, version or cipher no probe can report would fail every run like a regression."""
+    from .causes import load_causes
 
     if kind == "probe" and "outcome" in expect and expect["outcome"] not in OUTCOMES:
         raise PlanError(f"{where('outcome')}: unknown outcome {expect['outcome']!r}")
+    if "cause" in expect and expect["cause"] not in load_causes():
+        raise PlanError(
+            f"{where('cause')}: cause: unknown cause {expect['cause']!r}"
+            " (see the cause ids in profiles/diagnosis.toml)"
+        )
+    if "version" in expect:
+        _need_version("version", expect["version"], where)
+    if "cipher" in expect:
+        _need_ciphers("cipher", expect["cipher"], where)
     if kind == "overlap" and expect.get("verdict", "connects") not in VERDICTS:
         raise PlanError(f"{where('verdict')}: verdict must be one of {', '.join(VERDICTS)}")
     for key in ("versions_offered", "versions_not_offered", "suites_include", "suites_exclude"):
@@ -163,13 +241,52 @@ def _check_expect(kind: str, expect: dict[str, Any], where: Callable[[str], str]
         if not all(isinstance(v, str) for v in values):
             raise PlanError(f"{where(key)}: {key} must be a list of strings")
         for v in values:
-            if key.startswith("versions") and registry.find_version(v) is None:
-                raise PlanError(f"{where(key)}: {key}: unknown version {v!r}")
-            if key.startswith("suites"):
-                try:
-                    parse_cipher_list(v)
-                except InputError as exc:
-                    raise PlanError(f"{where(key)}: {key}: {exc}") from None
+            if key.startswith("versions"):
+                _need_version(key, v, where)
+            else:
+                _need_ciphers(key, v, where)
+
+
+def _check_options(options: dict[str, Any], where: Callable[[str], str]) -> None:
+    """Option values that need no file, variable or network: numbers in range, version,
+    STARTTLS and cipher names that exist."""
+    from .starttls import CHOICES
+
+    for key, (lo, hi, lo_ok) in LIMITS.items():
+        value = options.get(key)
+        if value is None:
+            continue
+        if not math.isfinite(value) or value < lo or (value == lo and not lo_ok) or value > hi:
+            low = f"at least {lo}" if lo_ok else f"above {lo}"
+            raise PlanError(f"{where(key)}: {key} must be {low} and at most {hi}, not {value}")
+    for key in ("tls", "tls_min", "tls_max"):
+        if key in options:
+            _need_version(key, options[key], where)
+    if "starttls" in options and options["starttls"] not in CHOICES:
+        raise PlanError(
+            f"{where('starttls')}: starttls {options['starttls']!r}: choose one of"
+            f" {', '.join(CHOICES)}"
+        )
+    if "ciphers" in options:
+        _need_ciphers("ciphers", options["ciphers"], where)
+
+
+def _check_target(target: str, where: Callable[[str], str]) -> None:
+    """HOST[:PORT] with a port in range, or lab:SCENARIO of the lab's catalog."""
+    from .lab.catalog import scenario_names
+    from .target import parse_target
+
+    if target.startswith("lab:"):
+        scenario = target.split(":", 1)[1]
+        if scenario not in scenario_names():
+            raise PlanError(
+                f"{where('target')}: unknown lab scenario {scenario!r} (`tlsprobe lab --list`)"
+            )
+        return
+    try:
+        parse_target(target)
+    except InputError as exc:
+        raise PlanError(f"{where('target')}: {exc}") from None
 
 
 def _check_profile(value: object, base: Path, where: Callable[[str], str]) -> str:
@@ -221,11 +338,10 @@ def load_plan(path: Path) -> Plan:
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         raise PlanError(f"{path}: defaults must be a table")
-    _check_types(
-        defaults,
-        OPTION_TYPES,
-        lambda k: f"{path}:{_line_of(text, k, section='[defaults]')}: [defaults]",
-    )
+
+    at_defaults = Origin(path=path, text=text, index=0, label="", own=frozenset()).defaults_line
+    _check_types(defaults, OPTION_TYPES, at_defaults)
+    _check_options(defaults, at_defaults)
     raw_checks = data.get("check", [])
     if not isinstance(raw_checks, list) or not raw_checks:
         raise PlanError(f"{path}: no [[check]] tables; a plan needs at least one check")
@@ -233,10 +349,10 @@ def load_plan(path: Path) -> Plan:
     checks: list[Check] = []
     names: set[str] = set()
     for i, raw_check in enumerate(raw_checks):
-        label = raw_check.get("name", f"#{i + 1}")
-
-        def where(key: str, i: int = i, label: object = label) -> str:
-            return f"{path}:{_line_of(text, key, i)}: check {label!r}"
+        label = raw_check.get("name")
+        origin = Origin(path=path, text=text, index=i, own=frozenset(raw_check),
+                        label=label if isinstance(label, str) else f"#{i + 1}")  # fmt: skip
+        where = origin.check_line
 
         kind_name = raw_check.get("kind", "probe")
         if not isinstance(kind_name, str) or kind_name not in KINDS:
@@ -252,12 +368,17 @@ def load_plan(path: Path) -> Plan:
         if raw_check["name"] in names:
             raise PlanError(f"{where('name')}: duplicate check name {raw_check['name']!r}")
         names.add(raw_check["name"])
+        _check_target(raw_check["target"], where)
         options = {k: v for k, v in raw_check.items() if k in OPTION_TYPES}
         _check_types(options, OPTION_TYPES, where)
-        expect = raw_check.get("expect", kind.default_expect)
-        if not isinstance(expect, dict):
+        _check_options(options, where)
+        raw_expect = raw_check.get("expect", {})
+        if not isinstance(raw_expect, dict):
             raise PlanError(f"{where('expect')}: expect must be a table")
-        _check_types(expect, kind.expect, where)
+        _check_types(raw_expect, kind.expect, where)
+        # The kind's default (outcome = "connected", verdict = "connects") holds unless the
+        # table says otherwise: expecting only a version must not accept an untrusted server.
+        expect = {**kind.default_expect, **raw_expect}
         _check_expect(kind_name, expect, where)
         profile = None
         if kind_name == "overlap":
@@ -279,6 +400,7 @@ def load_plan(path: Path) -> Plan:
                 expect=dict(expect),
                 kind=kind_name,
                 profile=profile,
+                origin=origin,
             )
         )
     name = meta.get("name") if isinstance(meta.get("name"), str) else path.stem

@@ -2,7 +2,8 @@
 per host.
 
 All requests are built before the first connection, so a check with an unreadable certificate
-or an unknown cipher name stops the plan with exit 2 and nothing half-run.
+or an unset password variable stops the plan with exit 2, at the plan line of the key at fault,
+and nothing half-run (names and numbers are checked earlier, by load_plan).
 
 Theory of the limits
 --------------------
@@ -31,16 +32,15 @@ import trio
 
 from .cipherlist import apply_pinned_versions, parse_cipher_list, parse_cipher_selection
 from .defaults import DEFAULT_GRACE, DEFAULT_TIMEOUT
-from .errors import InputError
 from .identity import load_certificates, load_identity, read_input_file
 from .overlap import Predicted, run_overlap
-from .plan import Check, Plan, PlanError
+from .plan import Check, Plan, PlanError, located
 from .prober import ProbeRequest, run_probe
 from .result import ProbeResult
 from .scan import HostGate, ScanOptions, VersionResult, scan
 from .starttls import resolve_protocol
 from .target import Target, parse_target
-from .tlsconfig import make_offer
+from .tlsconfig import Offer, make_offer
 from .wire import registry
 
 LAB_PORT_BASE = 9440
@@ -115,26 +115,36 @@ def _lab_target(check: Check, settings: RunSettings) -> tuple[Target, dict[str, 
     from .lab.catalog import scenario_names
 
     scenario = check.target.split(":", 1)[1]
-    names = scenario_names()
-    if scenario not in names:
-        raise PlanError(f"check {check.name!r}: unknown lab scenario {scenario!r}")
-    base = settings.lab_port_base or int(check.options.get("lab_port_base", LAB_PORT_BASE))
+    index = scenario_names().index(scenario)  # load_plan checked the name
+    if settings.lab_port_base is not None:
+        base, source = settings.lab_port_base, f"--lab-port-base {settings.lab_port_base}"
+    else:
+        base = int(check.options.get("lab_port_base", LAB_PORT_BASE))
+        source = f"{check.at('lab_port_base')}: lab_port_base {base}"
+    # Scenario i listens on base + i; a port past 65535 must not wrap to another service.
+    if not 1 <= base + index <= 65535:
+        raise PlanError(
+            f"{source}: lab:{scenario} would be port {base + index}; the port base plus the"
+            " scenario's index must be from 1 to 65535"
+        )
     opts = dict(check.options)
     pki = settings.lab_pki_dir or Path(opts.get("lab_pki_dir") or default_lab_pki())
     opts.setdefault("ca", str(pki / "ca.crt"))
-    return Target(host="127.0.0.1", port=base + names.index(scenario)), opts
+    return Target(host="127.0.0.1", port=base + index), opts
 
 
-def _password(opts: dict[str, Any], name: str) -> str | None:
+def _password(check: Check, opts: dict[str, Any]) -> str | None:
     if "cert_password_env" in opts:
         value = os.environ.get(str(opts["cert_password_env"]))
         if value is None:
             raise PlanError(
-                f"check {name!r}: environment variable {opts['cert_password_env']} is not set"
+                f"{check.at('cert_password_env')}: environment variable"
+                f" {opts['cert_password_env']} is not set"
             )
         return value
     if "cert_password_file" in opts:
-        raw = read_input_file(Path(opts["cert_password_file"]), "password file")
+        with located(check, "cert_password_file"):
+            raw = read_input_file(Path(opts["cert_password_file"]), "password file")
         return raw.decode("utf-8", "replace").rstrip("\r\n")
     return None
 
@@ -142,75 +152,76 @@ def _password(opts: dict[str, Any], name: str) -> str | None:
 def _target(check: Check, settings: RunSettings) -> tuple[Target, dict[str, Any]]:
     if check.target.startswith("lab:"):
         return _lab_target(check, settings)
-    return parse_target(check.target), dict(check.options)
+    with located(check, "target"):
+        return parse_target(check.target), dict(check.options)
+
+
+def _starttls(check: Check, opts: dict[str, Any], target: Target) -> str:
+    # The name was checked at load; "auto" resolves by the port, known only now for lab targets.
+    with located(check, "starttls"):
+        return resolve_protocol(str(opts.get("starttls", "auto")), target.port)
 
 
 def build_job(check: Check, settings: RunSettings) -> Job:
-    """A probe request, scan options or overlap job; PlanError (exit 2) when it cannot run."""
+    """A probe request, scan options or overlap job; PlanError (exit 2, at the plan line of the
+    key at fault) when it cannot run."""
     if check.kind == "probe":
         return build_request(check, settings)
-    try:
-        target, opts = _target(check, settings)
-    except PlanError:
-        raise
-    except InputError as exc:
-        raise PlanError(f"check {check.name!r}: {exc}") from None
+    target, opts = _target(check, settings)
     timeout = float(opts.get("timeout", DEFAULT_TIMEOUT))
     if check.kind == "overlap":
         assert check.profile is not None  # load_plan requires it
         return OverlapJob(profile=check.profile, target=target, timeout=timeout)
-    try:
-        starttls = resolve_protocol(str(opts.get("starttls", "auto")), target.port)
-    except InputError as exc:
-        raise PlanError(f"check {check.name!r}: {exc}") from None
     sni = opts.get("sni")
     return ScanOptions(
         target=target,
-        starttls=starttls,
+        starttls=_starttls(check, opts, target),
         sni=str(sni) if sni is not None else (None if target.is_ip else target.host),
         timeout=timeout,
     )
 
 
-def build_request(check: Check, settings: RunSettings) -> ProbeRequest:
-    try:
-        target, opts = _target(check, settings)
+def _offer(check: Check, opts: dict[str, Any]) -> Offer:
+    """The versions and suites to offer; load_plan checked each name, so what can fail here is
+    their combination (suites no allowed version can use, a version the engine cannot speak)."""
 
-        def version(key: str) -> int | None:
-            if key not in opts:
-                return None
-            v = registry.find_version(str(opts[key]))
-            if v is None:
-                raise InputError(f"{key} {opts[key]!r}: choose one of ssl2 ssl3 1.0 1.1 1.2 1.3")
-            return v
+    def version(key: str) -> int | None:
+        return registry.find_version(str(opts[key])) if key in opts else None
 
+    blame = next((k for k in ("ciphers", "tls", "tls_min", "tls_max") if k in opts), "target")
+    with located(check, blame):
         selection = parse_cipher_selection(opts["ciphers"]) if "ciphers" in opts else None
         exact, lo, hi = apply_pinned_versions(
             selection, version("tls"), version("tls_min"), version("tls_max")
         )
-        offer = make_offer(exact, lo, hi, selection.suites if selection else None)
-        if "ca" in opts:
-            load_certificates(Path(opts["ca"]), "CA file")  # unreadable: stop before any probe
-        identity = None
-        if "cert" in opts:
-            key = Path(opts["key"]) if "key" in opts else None
-            identity = load_identity(Path(opts["cert"]), key, _password(opts, check.name))
-        return ProbeRequest(
-            target=target,
-            starttls=resolve_protocol(str(opts.get("starttls", "auto")), target.port),
-            sni=opts.get("sni"),
-            offer=offer,
-            identity=identity,
-            ca_file=Path(opts["ca"]) if "ca" in opts else None,
-            verify=not opts.get("no_verify", False),
-            timeout=float(opts.get("timeout", DEFAULT_TIMEOUT)),
-            grace=float(opts.get("grace", DEFAULT_GRACE)),
-            mq_channel=opts.get("mq_channel"),
-        )
-    except PlanError:
-        raise
-    except InputError as exc:
-        raise PlanError(f"check {check.name!r}: {exc}") from None
+        return make_offer(exact, lo, hi, selection.suites if selection else None)
+
+
+def build_request(check: Check, settings: RunSettings) -> ProbeRequest:
+    target, opts = _target(check, settings)
+    offer = _offer(check, opts)
+    if "ca" in opts:
+        # Unreadable: stop before any probe. The lab's CA is implied by a lab: target's line.
+        with located(check, "ca" if "ca" in check.options else "lab_pki_dir"):
+            load_certificates(Path(opts["ca"]), "CA file")
+    identity = None
+    if "cert" in opts:
+        key = Path(opts["key"]) if "key" in opts else None
+        password = _password(check, opts)
+        with located(check, "cert"):
+            identity = load_identity(Path(opts["cert"]), key, password)
+    return ProbeRequest(
+        target=target,
+        starttls=_starttls(check, opts, target),
+        sni=opts.get("sni"),
+        offer=offer,
+        identity=identity,
+        ca_file=Path(opts["ca"]) if "ca" in opts else None,
+        verify=not opts.get("no_verify", False),
+        timeout=float(opts.get("timeout", DEFAULT_TIMEOUT)),
+        grace=float(opts.get("grace", DEFAULT_GRACE)),
+        mq_channel=opts.get("mq_channel"),
+    )
 
 
 def _facts(r: ProbeResult) -> dict[str, Any]:
@@ -235,12 +246,7 @@ def evaluate(expect: dict[str, Any], r: ProbeResult) -> tuple[dict[str, Any], li
         if key == "version":
             ok = registry.find_version(str(want)) == (registry.find_version(have) if have else None)
         elif key == "cipher":
-            try:
-                want_codes = {s.hex for s in parse_cipher_list(str(want))}
-            except InputError as exc:
-                failures.append(f"cipher: {exc}")
-                continue
-            ok = have in want_codes
+            ok = have in {s.hex for s in parse_cipher_list(str(want))}  # checked by load_plan
         elif key == "days_left_min":
             ok = have is not None and have >= int(want)
         elif key == "cause":

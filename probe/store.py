@@ -74,16 +74,28 @@ def default_db() -> Path:
 
 
 @contextmanager
-def connect(path: Path) -> Iterator[sqlite3.Connection]:
+def connect(path: Path, *, readonly: bool = False) -> Iterator[sqlite3.Connection]:
+    """The history database, created and upgraded as needed. ``readonly`` is for queries
+    (`tlsprobe history`): it opens an existing file only and writes nothing, no directory, no
+    file, no WAL switch, no migration (every schema version has the ``runs`` table). It opens
+    with mode=rw, not mode=ro, because a read-only connection to a WAL database leaves its
+    -wal and -shm files behind; mode=rw never creates the database either."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path, timeout=10, isolation_level=None)
+        if readonly:
+            uri = f"{path.resolve().as_uri()}?mode=rw"
+            db = sqlite3.connect(uri, uri=True, timeout=10, isolation_level=None)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(path, timeout=10, isolation_level=None)
     except (OSError, sqlite3.Error) as exc:
         raise InputError(f"history database {path}: {exc}") from None
     try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA foreign_keys=ON")
-        _migrate(db, path)
+        if readonly:
+            _check_version(db, path)
+        else:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            _migrate(db, path)
         yield db
     except sqlite3.DatabaseError as exc:
         raise InputError(f"history database {path}: {exc} (not a tlsprobe database?)") from None
@@ -91,12 +103,17 @@ def connect(path: Path) -> Iterator[sqlite3.Connection]:
         db.close()
 
 
-def _migrate(db: sqlite3.Connection, path: Path) -> None:
+def _check_version(db: sqlite3.Connection, path: Path) -> int:
     version = int(db.execute("PRAGMA user_version").fetchone()[0])
     if version > len(MIGRATIONS):
         raise InputError(
             f"history database {path} has schema {version}, newer than this tlsprobe knows"
         )
+    return version
+
+
+def _migrate(db: sqlite3.Connection, path: Path) -> None:
+    version = _check_version(db, path)
     for number in range(version, len(MIGRATIONS)):
         # executescript() would commit on its own; statements one by one keep the migration
         # and its version bump in one transaction.

@@ -88,6 +88,15 @@ def write_plan(path: Path, body: str) -> Path:
     return path
 
 
+def one_line_exit_2(proc: subprocess.CompletedProcess[str]) -> str:
+    """The one stderr line of a command that stopped on bad input (exit 2), no traceback."""
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    err = proc.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "internal error" not in err, err
+    return err
+
+
 def test_wrong_expectation_fails_with_exit_1_and_junit(
     lab: tuple[int, Path], tmp_path: Path
 ) -> None:
@@ -140,10 +149,7 @@ version = "TLSv1.3"
 )
 def test_malformed_plan_exit_2_with_line(tmp_path: Path, body: str, line: int, words: str) -> None:
     plan = write_plan(tmp_path / "bad.toml", body)
-    proc = cli("run", plan, "--no-history")
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    err = proc.stderr.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    err = one_line_exit_2(cli("run", plan, "--no-history"))
     assert words in err
     if "Invalid" not in err and "Expected" not in err:
         assert f"bad.toml:{line}:" in err, err
@@ -252,3 +258,189 @@ def test_jsonl_streams_one_line_per_check(lab: tuple[int, Path], tmp_path: Path)
     checks, summary = lines[:-1], lines[-1]
     assert len(checks) == summary["passed"] + summary["failed"] == 29
     assert all(c["passed"] for c in checks) and "checks" not in summary
+
+
+def _lab_defaults(lab: tuple[int, Path]) -> str:
+    base, pki = lab
+    return f'[defaults]\nlab_port_base = {base}\nlab_pki_dir = "{pki}"\ntimeout = 5\n'
+
+
+def test_expect_table_without_outcome_keeps_the_default(
+    lab: tuple[int, Path], tmp_path: Path
+) -> None:
+    # An expectation on the version alone still expects a connection (and an overlap's empty
+    # table still expects "connects"): an untrusted server must not pass.
+    plan = write_plan(
+        tmp_path / "partial.toml",
+        _lab_defaults(lab)
+        + """[[check]]
+name = "untrusted, version only"
+target = "lab:self-signed"
+expect = { version = "TLSv1.3" }
+[[check]]
+name = "good, version only"
+target = "lab:good"
+expect = { version = "TLSv1.3" }
+[[check]]
+name = "overlap, empty expect"
+kind = "overlap"
+target = "lab:tls10-only"
+profile = "mq:ANY_TLS12_OR_HIGHER"
+expect = {}
+""",
+    )
+    proc = cli("run", plan, "--no-history", "--json")
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr
+    checks = {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
+    untrusted = checks["untrusted, version only"]
+    assert untrusted["expected"] == {"outcome": "connected", "version": "TLSv1.3"}
+    assert "outcome: expected 'connected', got 'server_cert_untrusted'" in untrusted["failures"]
+    assert checks["good, version only"]["passed"]
+    assert checks["overlap, empty expect"]["expected"] == {"verdict": "connects"}
+    assert not checks["overlap, empty expect"]["passed"]
+
+
+@pytest.mark.parametrize(
+    ("args", "plan_base", "scenario", "words"),
+    [
+        (["--lab-port-base", "99999"], None, "good", "--lab-port-base 99999"),
+        (["--lab-port-base", "-1"], None, "good", "--lab-port-base -1"),
+        (["--lab-port-base", "0"], None, "good", "--lab-port-base 0"),
+        (["--lab-port-base", "65530"], None, "last", "would be port"),
+        ([], 70000, "good", "partial.toml:2: [defaults]: lab_port_base must be"),
+        ([], 65530, "last", "partial.toml:2: [defaults]: lab_port_base 65530"),
+    ],
+)
+def test_lab_port_base_out_of_range_exit_2(
+    lab: tuple[int, Path],
+    tmp_path: Path,
+    args: list[str],
+    plan_base: int | None,
+    scenario: str,
+    words: str,
+) -> None:
+    # Port 99999 used to wrap to 34463 and -1 to a resolver error; the probe ran either way.
+    from probe.lab.catalog import scenario_names
+
+    base, pki = lab
+    name = scenario_names()[-1] if scenario == "last" else scenario
+    plan = write_plan(
+        tmp_path / "partial.toml",
+        f'[defaults]\nlab_port_base = {plan_base or base}\nlab_pki_dir = "{pki}"\n'
+        f'[[check]]\nname = "c"\ntarget = "lab:{name}"\ntimeout = 2\n',
+    )
+    err = one_line_exit_2(cli("run", plan, "--no-history", *args, timeout=60))
+    assert words in err, err
+
+
+BAD_VALUES = [
+    # numbers: at load, with the line (NaN and -1 used to crash with exit 3, 0 to probe and
+    # fail as unreachable, -5 to pass, 1e300 to hang)
+    ("timeout = -1\n", 1, "timeout must be above 0"),
+    ("timeout = nan\n", 1, "timeout must be above 0"),
+    ("timeout = 0\n", 1, "timeout must be above 0"),
+    ("timeout = inf\n", 1, "timeout must be above 0"),
+    ("grace = nan\n", 1, "grace must be at least 0"),
+    ("grace = -5\n", 1, "grace must be at least 0"),
+    ("grace = 1e300\n", 1, "at most 60"),
+    # expectations nobody can meet: at load
+    ('[check.expect]\ncause = "nonexistent_cause"\n', 2, "unknown cause 'nonexistent_cause'"),
+    ('[check.expect]\ncipher = "NOPE-CIPHER"\n', 2, "cipher: 'NOPE-CIPHER': unknown"),
+    ('[check.expect]\nversion = "TLSv9"\n', 2, "version: unknown version 'TLSv9'"),
+    # option values, targets, files and variables: with the line of their key
+    ('ciphers = "NOPE-CIPHER"\n', 1, "ciphers: 'NOPE-CIPHER': unknown"),
+    ("tls_min = '1.5'\n", 1, "tls_min: unknown version '1.5'"),
+    ('starttls = "gopher"\n', 1, "starttls 'gopher': choose one of"),
+    ('ca = "no-such-ca.pem"\n', 1, "no-such-ca.pem: no such file"),
+    ('ca = "."\n', 1, "is a directory"),
+    (
+        'cert = "client.p12"\ncert_password_env = "TLSPROBE_TEST_UNSET_VARIABLE"\n',
+        2,
+        "environment variable TLSPROBE_TEST_UNSET_VARIABLE is not set",
+    ),
+]
+
+
+@pytest.mark.parametrize(("extra", "line", "words"), BAD_VALUES)
+def test_bad_values_stop_the_plan_at_their_line(
+    lab: tuple[int, Path], tmp_path: Path, extra: str, line: int, words: str
+) -> None:
+    defaults = _lab_defaults(lab)
+    head = '[[check]]\nname = "c"\ntarget = "lab:good"\n'
+    plan = write_plan(tmp_path / "bad.toml", defaults + head + extra)
+    err = one_line_exit_2(cli("run", plan, "--no-history", timeout=60))
+    assert words in err, err
+    at = len((defaults + head).splitlines()) + line
+    assert f"bad.toml:{at}: check 'c':" in err, err
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "words"),
+    [
+        ('[[check]]\nname = "c"\ntarget = "lab:nope"\n', 3, "unknown lab scenario 'nope'"),
+        ('[[check]]\nname = "c"\ntarget = "127.0.0.1:70000"\n', 3, "port must be a number"),
+        (
+            '[[check]]\nname = "c"\nkind = "scan"\ntarget = "lab:good"\nstarttls = "gopher"\n',
+            5,
+            "starttls 'gopher'",
+        ),
+        ('[defaults]\nca = "missing.pem"\n[[check]]\nname = "c"\ntarget = "h:1"\n', 2,
+         "[defaults]: CA file"),
+        ('[defaults]\ntimeout = nan\n[[check]]\nname = "c"\ntarget = "h:1"\n', 2,
+         "[defaults]: timeout must be"),
+    ],
+)  # fmt: skip
+def test_plan_errors_name_file_and_line(
+    lab: tuple[int, Path], tmp_path: Path, body: str, line: int, words: str
+) -> None:
+    plan = write_plan(tmp_path / "bad.toml", body)
+    err = one_line_exit_2(cli("run", plan, "--no-history", "--lab-port-base", lab[0],
+                               "--lab-pki-dir", lab[1], timeout=60))  # fmt: skip
+    assert words in err and f"bad.toml:{line}: " in err, err
+
+
+def test_json_expiry_follows_expiry_days(lab: tuple[int, Path], tmp_path: Path) -> None:
+    plan = write_plan(
+        tmp_path / "expiry.toml",
+        _lab_defaults(lab)
+        + '[[check]]\nname = "good"\ntarget = "lab:good"\n'
+        + '[[check]]\nname = "expired"\ntarget = "lab:expired"\n'
+        + '[check.expect]\noutcome = "server_cert_expired"\n',
+    )
+    proc = cli("run", plan, "--no-history", "--json", "--expiry-days", "1")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    expiry = json.loads(proc.stdout)["expiry"]
+    assert expiry and all(row["days_left"] <= 1 for row in expiry), expiry
+    assert {row["check"] for row in expiry} == {"expired"}
+    # The text lists the same certificates.
+    text = cli("run", plan, "--no-history", "--expiry-days", "1")
+    listed = [line for line in text.stdout.splitlines() if line.rstrip().endswith("]")]
+    assert len(listed) == len(expiry), text.stdout
+    everything = json.loads(cli("run", plan, "--no-history", "--json").stdout)["expiry"]
+    assert len(everything) == len(expiry)  # the good chain is years from expiry either way
+    wide = cli("run", plan, "--no-history", "--json", "--expiry-days", "100000")
+    assert len(json.loads(wide.stdout)["expiry"]) > len(expiry)
+
+
+def test_history_reads_only(lab: tuple[int, Path], tmp_path: Path) -> None:
+    plan = write_plan(
+        tmp_path / "h.toml", _lab_defaults(lab) + '[[check]]\nname = "good"\ntarget = "lab:good"\n'
+    )
+    missing = tmp_path / "nowhere" / "x.sqlite"
+    for extra in ([], ["--json"]):
+        proc = cli("history", plan, "--db", missing, *extra)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert not missing.parent.exists()
+    assert f"no history database at {missing} yet" in cli("history", plan, "--db", missing).stdout
+    assert json.loads(cli("history", plan, "--db", missing, "--json").stdout)["runs"] == []
+    # An existing database is read, and the directory is left as it was (no -wal, no -shm).
+    db = tmp_path / "db" / "h.sqlite"
+    assert cli("run", plan, "--db", db).returncode == 0
+    before = sorted(p.name for p in db.parent.iterdir())
+    hist = cli("history", plan, "--db", db)
+    assert hist.returncode == 0 and "1 passed, 0 failed" in hist.stdout, hist.stdout + hist.stderr
+    assert sorted(p.name for p in db.parent.iterdir()) == before
+    # A plan path that is not a file is a mistake, not "no runs recorded".
+    for wrong in (tmp_path / "no-such-plan.toml", tmp_path):
+        err = one_line_exit_2(cli("history", wrong, "--db", db))
+        assert str(wrong) in err, err

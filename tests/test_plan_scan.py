@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from junitparser import JUnitXml
 from labproc import running_lab
-from test_plan import cli, free_block, write_plan
+from test_plan import cli, free_block, one_line_exit_2, write_plan
 
 from probe.store import MIGRATIONS
 
@@ -245,9 +245,6 @@ def test_malformed_scan_and_overlap_checks_exit_2(
     tmp_path: Path, body: str, line: int, words: str
 ) -> None:
     plan = write_plan(tmp_path / "bad.toml", body)
-    proc = cli("run", plan, "--no-history")
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    err = proc.stderr.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    err = one_line_exit_2(cli("run", plan, "--no-history"))
     assert words in err, err
     assert f"bad.toml:{line}:" in err, err
