@@ -598,6 +598,8 @@ def _decode_input(source: list[str] | None) -> str | bytes:
     if args == ["-"]:
         data = sys.stdin.buffer.read(MAX_DECODE_INPUT + 1)
         where = "standard input"
+    elif not "".join(args).strip():
+        return ""  # `decode ''`: Path('') is '.', which would read as a directory
     elif len(args) == 1 and (
         Path(args[0]).exists() or not (_looks_like_hex(args[0]) or " " in args[0].strip())
     ):
@@ -624,7 +626,7 @@ def _decode_input(source: list[str] | None) -> str | bytes:
 
 
 def _looks_like_hex(text: str) -> bool:
-    stripped = text.replace("0x", "").replace("\\x", "")
+    stripped = text.replace("0x", "").replace("\\x", "").rstrip(" .…")
     return any(c.isdigit() for c in stripped) and all(
         c in "0123456789abcdefABCDEF ,:;\n\t" for c in stripped
     )

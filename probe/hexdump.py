@@ -24,29 +24,35 @@ had to guess. Each input line is classified first, then the lines are grouped in
     Lines of nothing but hex (``16 03 01``, ``160301``, ``0x16, 0x03``, ``16:03:01``). When the
     input also holds CFT or offset lines, bare hex lines are annotation (the seeds explain
     ``16030100 2A02: 02 => Server_hello`` between dump lines) and are ignored, with a note.
-``json``
-    ``tlsprobe probe --trace --json`` output: each trace entry is a chunk with its direction.
 
 Repairs (Transfer CFT lines only, where the seeds show OCR damage), each reported in the notes:
 a context id split into ``200 003`` and moved among the hex groups is removed and a record
 header group moved back to the front; short stray tokens (ASCII characters that landed among
 the groups, making a line longer than 16 bytes or odd) are dropped; and when the first line of
 a chunk starts with a record header whose handshake header does not fit the record length,
-the one order of that line's groups that makes both agree is used. Offset dumps keep their
-byte count exactly: a group with an odd number of digits (one digit lost) is padded with a
-leading zero and flagged, so the lengths after it still line up.
+the one order of that line's groups that makes both agree is used.
 
-Everything here is pure: text in, :class:`Dump` out. No hex at all is the one error
+Damage that cannot be repaired is never guessed at. A hex group with an odd number of digits
+(``A030201`` for ``A0030201``: OCR lost a digit, nobody knows which) stands for bytes whose
+values are unknown: the chunk ends before it with a :class:`Damage` (how many bytes, which
+group on which line), and the bytes after it on the dump go to a new chunk marked
+``after_damage``, shown as they are but not parsed, since their context is lost. In offset and
+Transfer CFT dumps the group is counted at its full width (the offset column or the 8-digit
+groups say so), so the offsets after it stay right. A plain hex line cut with a trailing
+ellipsis (``16030100 2A020000 26...``, how people paste a truncated dump) gives the hex before
+it and ends its chunk there, said in a note.
+
+The inputs ``decode`` takes that are not hex dumps (``tlsprobe probe --trace --json`` output,
+PEM certificates) are read in :mod:`probe.decode`. Everything here is pure: text in,
+:class:`Dump` out. No hex at all (or no text at all) is the one error
 (:class:`~probe.wire.errors.DecodeError`).
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 from .wire.errors import DecodeError
 from .wire.handshake import HandshakeType
@@ -57,12 +63,27 @@ _HANDSHAKE_TYPES = frozenset(int(t) for t in HandshakeType)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Damage:
+    """A hex group printed with a digit lost: the bytes it stood for are not known."""
+
+    line: int
+    group: str  # as printed
+    size: int  # bytes the group stood for (one digit more than printed, halved)
+
+    def finding(self) -> str:
+        return (
+            f"the dump is damaged here (group {self.group!r} on line {self.line} has "
+            f"{len(self.group)} digits)"
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Chunk:
     """Bytes the dump shows as one unit (one logged read/write, one message dump)."""
 
     data: bytes
     line: int  # 1-based line of the first byte
-    style: str  # "cft" | "offset" | "msg" | "plain" | "json"
+    style: str  # "cft" | "offset" | "msg" | "plain" | "json" | "binary" | "pem"
     label: str | None = None  # the text that introduced the chunk
     direction: str | None = None  # "client" | "server" | "sent" | "received" | None
     party: str | None = None  # who "sent"/"received" is relative to (CFT context, "openssl")
@@ -71,6 +92,8 @@ class Chunk:
     announced: int | None = None  # byte count the log line announced
     missing_after: int = 0  # bytes the source says it left out at the end
     after_gap: bool = False  # continues a dump after skipped bytes: its start is missing
+    damage: Damage | None = None  # the chunk ends at damaged bytes (their values unknown)
+    after_damage: Damage | None = None  # continues a dump after damaged bytes
     notes: tuple[str, ...] = ()
 
 
@@ -98,6 +121,10 @@ class _Line:
     announced: int | None = None
     missing_after: int = 0
     groups: list[str] = field(default_factory=list)  # hex groups as found (cft)
+    # Each damaged group on the line and the bytes after it (up to the next one): ``data``
+    # holds only the bytes before the first.
+    pieces: list[tuple[Damage, bytes]] = field(default_factory=list)
+    cut: str | None = None  # the ellipsis that ends a plain line ("...")
     notes: list[str] = field(default_factory=list)
 
 
@@ -112,9 +139,13 @@ _MSG_HEAD = re.compile(r"^\s*(?P<arrow>>>>|<<<|──>|<──|───)\s*(?P<
 _PLAIN_PREFIX = re.compile(r"0x|\\x", re.IGNORECASE)
 _PLAIN_SEPARATORS = re.compile(r"[\s,;:]+")
 _PLAIN_CHARS = frozenset("0123456789abcdefABCDEF \t,;:")
-_SHOWN_IN_JSON = re.compile(r"\.\.\. \((\d+) bytes")
+SHOWN_IN_JSON = re.compile(r"\.\.\. \((\d+) bytes")
 _CFT_HEAD_WORDS = re.compile(r"ndata|SSLact|PDataRq|SENDING|RECEIVED", re.IGNORECASE)
 _INT = re.compile(r"(?<![0-9A-Za-z])(\d{1,6})(?![0-9A-Za-z])")
+_CFT_DAMAGED = 5  # an odd CFT group this long lost a digit; a shorter one is a stray or a split
+_ELLIPSIS = re.compile(r"\.{2,}|…")
+# What may follow the ellipsis that cuts a plain line: a closing bracket, a short remark.
+_CUT_TAIL = re.compile(r"(?:\.{2,}|…)\s*[\])]?\s*(?:[\[(][^\[\]()]{0,60}[\])])?\s*")
 
 
 def _hex_tokens(text: str) -> list[str]:
@@ -158,7 +189,7 @@ def _classify(no: int, raw: str, known_ctx: set[str]) -> _Line:
         line = _offset_line(no, text, int(m.group("off"), 16), m.group("rest"))
         if line is not None:
             return line
-    if (m := _SHOWN_IN_JSON.search(stripped)) is not None and stripped.startswith("..."):
+    if (m := SHOWN_IN_JSON.search(stripped)) is not None and stripped.startswith("..."):
         # tlsprobe's ladder: "... (812 bytes shown in JSON)" after the hex it printed.
         return _Line(no, "text", text, announced=int(m.group(1)))
     plain = _plain_line(no, text, stripped)
@@ -167,9 +198,18 @@ def _classify(no: int, raw: str, known_ctx: set[str]) -> _Line:
     return _Line(no, "text", text)
 
 
+def _cut_marker(stripped: str) -> tuple[str, str | None]:
+    """Split a trailing ellipsis ("26...", "26 [...]", "26 ... (truncated)") off a line."""
+    m = _ELLIPSIS.search(stripped)
+    if m is None or _CUT_TAIL.fullmatch(stripped, m.start()) is None:
+        return stripped, None
+    return stripped[: m.start()].rstrip(" \t[("), m.group(0)
+
+
 def _plain_line(no: int, text: str, stripped: str) -> _Line | None:
     # A trailing colon marks an annotation ("16030100 2A02: Server_hello"), not data; a line
     # without a digit is a word that happens to be hex ("added", "Cafe").
+    stripped, cut = _cut_marker(stripped)
     if stripped.endswith(":") or not any(c.isdigit() for c in stripped):
         return None
     # Character checks and one split, no backtracking regex: a long line of hex must not cost
@@ -180,9 +220,14 @@ def _plain_line(no: int, text: str, stripped: str) -> _Line | None:
     tokens = _PLAIN_SEPARATORS.split(body)
     if any(len(t) < 2 for t in tokens):
         return None  # a single hex letter is a word ("a"), not a byte
-    digits = "".join(tokens)
-    line = _Line(no, "plain", text)
+    line = _Line(no, "plain", text, cut=cut)
+    if len(tokens) > 1:
+        _take_groups(no, tokens, line)  # a group with a digit lost is damage, as in a dump
+        return line
+    digits = tokens[0]
     if len(digits) % 2:
+        # One run of digits: where a digit went missing cannot be told, so only the last
+        # (half a byte, where a paste is usually cut) is left out.
         line.notes.append(f"line {no}: odd number of hex digits; the last one is ignored")
         digits = digits[:-1]
     line.data = bytes.fromhex(digits)
@@ -246,17 +291,37 @@ def _offset_line(no: int, text: str, offset: int, rest: str) -> _Line | None:
     if not groups:
         return None
     line = _Line(no, "offset", text, offset=offset)
-    fixed: list[str] = []
-    for g in groups:
-        if len(g) % 2:
-            line.notes.append(
-                f"line {no}: group {g!r} has {len(g)} hex digits (one lost, OCR?); padded to "
-                f"{'0' + g!r} to keep the byte count, its value is unreliable"
-            )
-            g = "0" + g
-        fixed.append(g)
-    line.data = bytes.fromhex("".join(fixed))
+    _take_groups(no, groups, line)
     return line
+
+
+def _take_groups(no: int, groups: list[str], line: _Line, shortest: int = 1) -> None:
+    """The line's bytes, split at each group of ``shortest`` or more digits with an odd number
+    of them: such a group lost a digit and nobody knows which, so its bytes are unknown (never
+    padded into a guess). Shorter odd groups are joined to their neighbours (Transfer CFT:
+    OCR split "020233" into "020 233")."""
+    runs: list[list[str]] = [[]]
+    marks: list[Damage] = []
+    for g in groups:
+        if len(g) % 2 == 0 or len(g) < shortest:
+            runs[-1].append(g)
+            continue
+        d = Damage(line=no, group=g, size=(len(g) + 1) // 2)
+        marks.append(d)
+        runs.append([])
+        line.notes.append(
+            f"line {no}: group {g!r} has {len(g)} hex digits (one lost, OCR?): the {d.size} "
+            "byte(s) it stands for are unknown"
+        )
+
+    def as_bytes(digits: str) -> bytes:
+        if len(digits) % 2:
+            line.notes.append(f"line {no}: odd number of hex digits; the last one is ignored")
+            digits = digits[:-1]
+        return bytes.fromhex(digits)
+
+    line.data = as_bytes("".join(runs[0]))
+    line.pieces = [(d, as_bytes("".join(r))) for d, r in zip(marks, runs[1:], strict=True)]
 
 
 def _cft_line(no: int, text: str, rest: str, known_ctx: set[str]) -> _Line | None:
@@ -300,12 +365,8 @@ def _cft_line(no: int, text: str, rest: str, known_ctx: set[str]) -> _Line | Non
     if not groups:
         return None
     line.groups = _drop_strays(no, groups, line)
-    digits = "".join(line.groups)
-    if len(digits) % 2:
-        line.notes.append(f"line {no}: odd number of hex digits; the last one is ignored")
-        digits = digits[:-1]
-    line.data = bytes.fromhex(digits)
-    return line if line.data else None
+    _take_groups(no, line.groups, line, shortest=_CFT_DAMAGED)
+    return line if line.data or line.pieces else None
 
 
 def _unscramble_ctx(no: int, groups: list[str], known: set[str], line: _Line) -> list[str]:
@@ -333,14 +394,19 @@ def _unscramble_ctx(no: int, groups: list[str], known: set[str], line: _Line) ->
 
 def _drop_strays(no: int, groups: list[str], line: _Line) -> list[str]:
     """CFT prints 16 bytes a line in 8-digit groups. Characters of the ASCII column that OCR
-    moved among the groups make a line longer than 32 digits or odd: drop them."""
+    moved among the groups make a line longer than 32 digits or odd: drop them. A group of 5
+    or 7 digits is not a stray but a group that lost a digit: it counts at its full width and
+    stays, for :func:`_take_groups` to mark as damaged."""
     out = list(groups)
 
+    def width(g: str) -> int:
+        return len(g) + 1 if len(g) % 2 and len(g) >= _CFT_DAMAGED else len(g)
+
     def total() -> int:
-        return sum(len(g) for g in out)
+        return sum(width(g) for g in out)
 
     while total() % 2 or total() > 32:
-        odd = [i for i, g in enumerate(out) if len(g) % 2]
+        odd = [i for i, g in enumerate(out) if width(g) % 2]
         short = [i for i, g in enumerate(out[:-1]) if len(g) < 8]
         if odd:
             i = odd[-1]
@@ -373,6 +439,8 @@ class _Open:
     announced: int | None = None
     ctx: str | None = None
     after_gap: bool = False
+    damage: Damage | None = None
+    after_damage: Damage | None = None
     missing_after: int = 0
     notes: list[str] = field(default_factory=list)
     first_groups: list[str] = field(default_factory=list)
@@ -409,7 +477,12 @@ class _Open:
         data = bytes(self.buf)
         if self.style == "cft" and self.first_groups:
             data = _reorder_first_line(self, data)
-        if self.announced is not None and self.announced != len(data) and self.style == "cft":
+        if (
+            self.announced is not None
+            and self.announced != len(data)
+            and self.style == "cft"
+            and self.damage is None  # the count after the damage is not known
+        ):
             self.notes.append(
                 f"the log line announces {self.announced} bytes, the dump shows {len(data)}"
             )
@@ -425,6 +498,8 @@ class _Open:
             announced=self.announced,
             missing_after=self.missing_after,
             after_gap=self.after_gap,
+            damage=self.damage,
+            after_damage=self.after_damage,
             notes=tuple(self.notes),
         )
 
@@ -477,11 +552,8 @@ def read_dump(text: str) -> Dump:
 
     Raises :class:`DecodeError` only when no hex bytes are found at all.
     """
-    stripped = text.lstrip()
-    if stripped[:1] in ("{", "["):
-        from_json = _read_json(stripped)
-        if from_json is not None:
-            return from_json
+    if not text.strip():
+        raise DecodeError("the input is empty: no hex bytes to decode")
     raw_lines = text.splitlines()
     known_ctx = {
         m.group(1).lower()
@@ -501,9 +573,42 @@ def read_dump(text: str) -> Dump:
 
     def close() -> None:
         nonlocal cur
-        if cur is not None and cur.buf:
+        if cur is not None and (cur.buf or cur.damage):
             chunks.append(cur.close())
         cur = None
+
+    def take(ln: _Line) -> None:
+        """After ``ln``'s first bytes went into ``cur``: end the chunk at each damaged group
+        and go on in a new one after it; end it after a trailing ellipsis."""
+        nonlocal cur
+        for damage, after in ln.pieces:
+            assert cur is not None
+            prev = cur
+            prev.damage = damage
+            close()
+            cur = _Open(
+                style=prev.style,
+                line=ln.no,
+                first=after,
+                label=prev.label,
+                direction=prev.direction,
+                party=prev.party,
+                ctx=prev.ctx,
+                start_offset=None
+                if prev.start_offset is None
+                else prev.start_offset + prev.size + damage.size,
+                after_damage=damage,
+                scan=-1,
+                notes=[
+                    f"continues the dump after the damaged group {damage.group!r} on line "
+                    f"{damage.line} ({damage.size} byte(s) unknown); its context is missing"
+                ],
+            )
+        if ln.cut is not None and cur is not None:
+            cur.notes.append(
+                f"line {ln.no} ends with {ln.cut!r}: the dump leaves out the bytes after it"
+            )
+            close()
 
     for ln in lines:
         if ln.kind in ("text", "blank", "cft_head", "msg_head"):
@@ -534,6 +639,7 @@ def read_dump(text: str) -> Dump:
                 continue
             if cur is not None and cur.style in ("plain", "msg") and junk == 0:
                 cur.add(ln)
+                take(ln)
                 continue
             close()
             head = pending if pending is not None and pending.kind == "msg_head" else None
@@ -547,6 +653,7 @@ def read_dump(text: str) -> Dump:
                 hint=head.hint if head else None,
                 notes=list(ln.notes),
             )
+            take(ln)
             pending, junk = None, 0
             continue
         if ln.kind == "cft_data":
@@ -558,6 +665,7 @@ def read_dump(text: str) -> Dump:
             )
             if cont and cur is not None:
                 cur.add(ln)
+                take(ln)
                 junk = 0
                 continue
             close()
@@ -578,9 +686,10 @@ def read_dump(text: str) -> Dump:
                 party=f"CTX {ctx}" if ctx else None,
                 announced=head.announced if head else None,
                 ctx=ctx,
-                first_groups=list(ln.groups),
+                first_groups=[] if ln.pieces else list(ln.groups),
                 notes=list(ln.notes),
             )
+            take(ln)
             pending, junk = None, 0
             continue
         # offset lines
@@ -589,6 +698,7 @@ def read_dump(text: str) -> Dump:
             expected = cur.start_offset + cur.size
             if ln.offset == expected:
                 cur.add(ln)
+                take(ln)
                 junk = 0
                 continue
             if ln.offset > expected and ln.offset != 0:
@@ -610,6 +720,7 @@ def read_dump(text: str) -> Dump:
                         *ln.notes,
                     ],
                 )
+                take(ln)
                 junk = 0
                 continue
         close()
@@ -621,6 +732,7 @@ def read_dump(text: str) -> Dump:
             start_offset=ln.offset,
             notes=list(ln.notes),
         )
+        take(ln)
         pending, junk = None, 0
     close()
     if ignored_plain:
@@ -637,60 +749,3 @@ def read_dump(text: str) -> Dump:
     if len(notes) > MAX_NOTES:
         notes = [*notes[:MAX_NOTES], f"... {len(notes) - MAX_NOTES} more notes"]
     return Dump(chunks=tuple(chunks), styles=styles, notes=tuple(notes), lines=len(raw_lines))
-
-
-# --- tlsprobe JSON ----------------------------------------------------------------------------
-
-_JSON_HINTS = {
-    "alert": "alert",
-    "changecipherspec": "ccs",
-    "encrypted": "opaque",
-    "application": "opaque",
-    "heartbeat": "opaque",
-}
-
-
-def _read_json(text: str) -> Dump | None:
-    """``tlsprobe probe --trace --json`` output, or its ``trace`` list alone."""
-    try:
-        doc: Any = json.loads(text)
-    except (ValueError, RecursionError):
-        return None
-    entries = doc.get("trace") if isinstance(doc, dict) else doc
-    if not isinstance(entries, list):
-        return None
-    if isinstance(doc, dict) and not entries:
-        raise DecodeError("the probe result holds no trace: run tlsprobe probe with --trace --json")
-    chunks: list[Chunk] = []
-    notes: list[str] = []
-    for n, e in enumerate(entries, 1):
-        if not isinstance(e, dict) or not isinstance(e.get("hex"), str):
-            continue
-        shown, _, rest = e["hex"].partition(" ")
-        if not shown:
-            continue
-        if not _HEX.match(shown) or len(shown) % 2:
-            notes.append(f"trace entry {n}: hex field is not hex; skipped")
-            continue
-        data = bytes.fromhex(shown)
-        missing = 0
-        if (m := _SHOWN_IN_JSON.search(rest)) is not None:
-            missing = max(0, int(m.group(1)) - len(data))
-        raw_what = e.get("what")
-        what = raw_what if isinstance(raw_what, str) else ""
-        first = what.split()[0].lower() if what.split() else ""
-        direction = e.get("direction") if e.get("direction") in ("client", "server") else None
-        chunks.append(
-            Chunk(
-                data=data,
-                line=n,
-                style="json",
-                label=what or None,
-                direction=direction,
-                hint=_JSON_HINTS.get(first, "handshake"),
-                missing_after=missing,
-            )
-        )
-    if not chunks:
-        return None
-    return Dump(chunks=tuple(chunks), styles=("json",), notes=tuple(notes), lines=len(entries))

@@ -230,6 +230,8 @@ _DUMP_STYLES = {
     "msg": "openssl -msg / tlsprobe ladder",
     "plain": "plain hex",
     "json": "tlsprobe --trace JSON",
+    "binary": "raw bytes (binary input)",
+    "pem": "PEM certificate",
 }
 
 

@@ -128,19 +128,21 @@ def test_zos_certificate_dumps_are_cut_and_say_how_many_bytes_are_missing() -> N
     der = [it for it in r.items if it.kind == "certificate"]
     cert_msgs = messages(r, "Certificate")
     assert len(der) == 2 and len(cert_msgs) == 1
-    # "Encoded signature stream": a bare DER certificate, 30820275 = 633 bytes, 5 lines shown.
+    # "Encoded signature stream": a bare DER certificate, 30820275 = 633 bytes, 5 lines shown,
+    # but OCR lost a digit of its third group ("A030201"): only the 8 bytes before it count.
     first = der[0].certificates[0]
-    assert (first.length, first.present, first.missing) == (633, 80, 553)
-    # The CERTIFICATE message: 0B 000523, the first certificate 0x2A1 = 673 bytes of it.
+    assert (first.length, first.present, first.missing) == (633, 8, 625)
+    # The CERTIFICATE message: 0B 000523, the first certificate 0x2A1 = 673 bytes of it, read
+    # up to the group that lost a digit ("0692A86", inside the signature algorithm).
     msg = cert_msgs[0]
-    assert (msg.length, msg.present) == (0x523, 92) and msg.missing == 0x523 - 92
+    assert (msg.length, msg.present) == (0x523, 24) and msg.missing == 0x523 - 24
     c = msg.certificates[0]
-    assert (c.length, c.present, c.missing) == (673, 86, 587)
-    assert c.serial == "06"
-    assert c.issuer is not None and "O=MVS1 CA" in c.issuer and "C=US" in c.issuer
-    # OCR lost a digit in "0692A86": reported, and the byte count kept.
+    assert (c.length, c.present, c.missing) == (673, 18, 655)
+    assert c.serial == "06"  # before the damage
+    assert c.issuer is None  # after it: not read from bytes whose place is a guess
+    assert any("damaged here (group '0692A86' on line 20" in p for p in msg.problems)
     notes = [n for ch in r.chunks for n in ch.notes]
-    assert any("'0692A86'" in n and "padded" in n for n in notes)
+    assert any("'0692A86'" in n and "unknown" in n for n in notes)
     # The second dump of the stream jumps from 0x100 to 0x270: a gap, not invented bytes.
     assert any("skips 352 bytes" in n for n in notes)
     assert any(it.kind == "continuation" for it in r.items)

@@ -14,7 +14,11 @@ reads what the bytes say and reports three kinds of facts per item:
   declared, 33 present (444 missing)", with the subject and issuer when they are among the
   bytes present (a bounded DER walk of the TBSCertificate prefix);
 * problems: values that contradict each other, or what the strict codec refuses in a complete
-  message (``probe.wire`` parsers are run on every complete message as a second opinion).
+  message (``probe.wire`` parsers are run on every complete message as a second opinion);
+* damage: where a hex group lost a digit (:class:`~probe.hexdump.Damage`) the bytes are not
+  known, so what it falls in is read up to there and says "the dump is damaged here", the
+  unknown bytes are an item of their own (``??``), and the bytes after them are shown unparsed:
+  no field is ever read from guessed bytes.
 
 What a chunk is comes from its first bytes: a record header (type 20-24, major version 3), an
 SSLv2 record with a CLIENT-HELLO, a bare handshake message whose header is plausible for its
@@ -34,12 +38,13 @@ numbers; :mod:`.certs` reads certificates, whole or cut; :mod:`.messages` descri
 messages field by field; :mod:`.walk` tells what each chunk holds, :mod:`.records` reads
 records and the messages across them, and :mod:`.state` keeps the per-connection state and the
 items found; this module ties them together. The dump formats themselves are read by
-:mod:`probe.hexdump`.
+:mod:`probe.hexdump`, a probe's ``--trace --json`` output by :mod:`.trace_json` and PEM
+certificates by :mod:`.pem`.
 
 The same message describers give the detail lines of ``tlsprobe probe --trace``
 (:func:`describe_handshake`), so both commands show a message the same way. Nothing here does
-I/O; :class:`~probe.wire.errors.DecodeError` (from :mod:`probe.hexdump`) is the only error, for
-input without any hex.
+I/O; :class:`~probe.wire.errors.DecodeError` is the only error, for input without any hex (or
+any certificate).
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ import dataclasses
 
 from .. import hexdump
 from ..hexdump import Chunk, Dump
+from ..wire.errors import DecodeError
 from ..wire.handshake import HandshakeType
 from .messages import describe_alert, describe_handshake
 from .model import (
@@ -64,7 +70,9 @@ from .model import (
     SuiteRef,
     suite_text,
 )
+from .pem import pem_dump, skipped_note, split_pem
 from .state import MAX_ITEMS, Conn, State, flush_pending
+from .trace_json import read_trace_json
 from .walk import chunk_items
 
 __all__ = [
@@ -169,11 +177,23 @@ def decode_dump(dump: Dump) -> DecodeResult:
 
 
 def decode_text(text: str) -> DecodeResult:
-    """Read a dump and decode it. Raises DecodeError only when the text holds no hex."""
-    return decode_dump(hexdump.read_dump(text))
+    """Read a dump (or a probe's trace JSON, or PEM certificates) and decode it. Raises
+    DecodeError only when the text holds nothing of these."""
+    if text.lstrip()[:1] in ("{", "["):
+        from_json = read_trace_json(text.lstrip())
+        if from_json is not None:
+            return decode_dump(from_json)
+    blocks, rest = split_pem(text)
+    if not blocks:
+        return decode_dump(hexdump.read_dump(text))
+    try:
+        dump = hexdump.read_dump(rest)
+    except DecodeError:
+        return decode_dump(pem_dump(blocks, len(text.splitlines())))
+    return decode_dump(dataclasses.replace(dump, notes=(*dump.notes, skipped_note(blocks))))
 
 
 def decode_bytes(data: bytes) -> DecodeResult:
-    """Decode raw bytes as one chunk (never raises)."""
-    chunk = Chunk(data=data, line=1, style="plain")
-    return decode_dump(Dump(chunks=(chunk,), styles=("plain",), notes=(), lines=1))
+    """Decode raw bytes (a binary capture, not a dump) as one chunk (never raises)."""
+    chunk = Chunk(data=data, line=1, style="binary", label="raw bytes (binary input, not hex)")
+    return decode_dump(Dump(chunks=(chunk,), styles=("binary",), notes=(), lines=1))

@@ -11,6 +11,8 @@ their own record framing. What is known about each connection lives in :mod:`.st
 
 from __future__ import annotations
 
+import dataclasses
+
 from ..hexdump import Chunk
 from ..wire import registry
 from ..wire.handshake import HandshakeType
@@ -243,18 +245,59 @@ def _hinted(st: State, ci: int, chunk: Chunk, chunks: list[Chunk]) -> bool:
 
 
 def chunk_items(st: State, ci: int, chunk: Chunk, chunks: list[Chunk]) -> None:
+    first = len(st.items)
+    _walk(st, ci, chunk, chunks)
+    if chunk.damage is not None:
+        _damaged_end(st, ci, chunk, chunks, first)
+
+
+def _damaged_end(st: State, ci: int, chunk: Chunk, chunks: list[Chunk], first: int) -> None:
+    """The chunk ends where the dump is damaged: what it cut says so (instead of a structural
+    error read from guessed bytes), and the unknown bytes are an item of their own."""
+    damage = chunk.damage
+    assert damage is not None
+    stop = f"{damage.finding()}: decoding stops there"
+    for i in range(first, len(st.items)):
+        it = st.items[i]
+        if it.chunk == ci and it.missing:
+            st.items[i] = dataclasses.replace(it, problems=(*it.problems, stop))
+    flush_pending(st, chunks, stop)
+    simple_item(
+        st,
+        ci,
+        chunk,
+        len(chunk.data),
+        "unknown",
+        damage.finding(),
+        b"",
+        length=damage.size,
+        details=(
+            f"{'??' * damage.size}  ({damage.size} byte(s) of unknown value, printed as "
+            f"{damage.group!r}: a digit was lost, OCR?)",
+            "the bytes after it are shown without their context",
+        ),
+    )
+
+
+def _walk(st: State, ci: int, chunk: Chunk, chunks: list[Chunk]) -> None:
     data = chunk.data
-    if chunk.after_gap:
-        flush_pending(st, chunks, "the dump skips bytes here: message cut")
-        simple_item(
-            st,
-            ci,
-            chunk,
-            0,
-            "continuation",
-            f"{len(data)} bytes after a gap in the dump (their context is missing)",
-            data,
-        )
+    if chunk.after_gap or chunk.after_damage is not None:
+        if chunk.after_damage is not None:
+            after = f"the damaged group on line {chunk.after_damage.line}"
+            flush_pending(st, chunks, f"{chunk.after_damage.finding()}: message cut")
+        else:
+            after = "a gap in the dump"
+            flush_pending(st, chunks, "the dump skips bytes here: message cut")
+        if data:
+            simple_item(
+                st,
+                ci,
+                chunk,
+                0,
+                "continuation",
+                f"{len(data)} bytes after {after} (their context is missing)",
+                data,
+            )
         return
     if st.cur.pending is not None and not is_record_start(data, 0):
         flush_pending(st, chunks, "the dump ends inside this message")
