@@ -7,7 +7,8 @@ import json
 import re
 from typing import Any
 
-from ..hexdump import SHOWN_IN_JSON, Chunk, Dump
+from ..hexdump import Chunk, Dump
+from ..hexlines import SHOWN_IN_JSON
 from ..wire.errors import DecodeError
 
 _HEX = re.compile(r"[0-9A-Fa-f]+\Z")
