@@ -93,6 +93,8 @@ def matrix(
     if ca is not None:
         load_certificates(ca, "CA file")
     if mq_channel is not None:
+        if sni is not None:
+            raise InputError("--mq-channel sets the server name itself; drop --sni")
         channel_sni(mq_channel)
     base = ProbeRequest(
         target=tgt,

@@ -139,6 +139,7 @@ def bad_input_cases(pki: TestPKI, tmp: Path) -> list[tuple[str, list[str | Path]
         (["lab", "--port-base", "-5"], ["--port-base -5", "port number"]),
         (["lab", "--pki-dir", "/etc/hostname", "good"], ["not a directory"]),
         (["explain", "--jsn", "AMQ9631"], ["no such option '--jsn'"]),
+        (["matrix", "127.0.0.1:1", "--mq-channel", "TO.QMGR1", "--sni", "x"], ["drop --sni"]),
     ],
 )
 def test_bad_numbers_and_options_of_other_commands(args: list[str], words: list[str]) -> None:
