@@ -27,6 +27,10 @@ Codes follow one spelling per product (checked here), so that ``explain`` can fi
 MQ ``AMQ9631`` / ``CSQX631E`` / ``MQRC 2393``; z/OS ``RC 428`` / ``CMS 0335304B`` / message ids;
 IBM i ``RC 402`` / ``RC -16`` / ``CPDBC81`` / ``TCP2550``; Transfer CFT ``CR=48`` / ``CFTY13E`` /
 ``260 PKI 040`` / ``TLS_ERR_...``. :func:`find_code` normalises what a user types to that form.
+
+``profiles/codes.toml`` (:func:`load_codes`) is the companion catalogue: each code's own meaning,
+symbolic names and confidence, pointing at the cause it belongs to (its shape is described with
+the loader below).
 """
 
 from __future__ import annotations
@@ -66,7 +70,8 @@ _CODE_RE: dict[str, re.Pattern[str]] = {
     "z/OS System SSL": re.compile(
         r"(RC \d{1,4}|CMS [0-9A-F]{8}|FTP \d{3}|(EZ[A-Z]|EDC)\d{4}I|ICH\d{3}I)\Z"
     ),
-    "IBM i": re.compile(r"(RC -?\d{1,4}|CPDBC[0-9A-F]{2}|CPE\d{4}|TCP\d{4})\Z"),
+    # CPCBC80 is the one CPC message (GSKit 0, success) among the CPDBC failure messages.
+    "IBM i": re.compile(r"(RC -?\d{1,4}|CP[CD]BC[0-9A-F]{2}|CPE\d{4}|TCP\d{4})\Z"),
     "Transfer CFT": re.compile(
         r"(CR=-?\d{1,3}|CFT[A-Z]\d{2}[A-Z]|\d{3} [A-Z]+( \d{3})?|TLS_ERR_[A-Z_]+)\Z"
     ),
@@ -138,14 +143,17 @@ def load_causes(path: Path | None = None) -> Mapping[str, Cause]:
 
 @functools.cache
 def _load(path: Path) -> Mapping[str, Cause]:
+    return MappingProxyType(_parse(path, _read_toml(path)))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
-            data = tomllib.load(fh)
+            return tomllib.load(fh)
     except OSError as exc:
         raise CauseDataError(path, "(file)", f"cannot read: {exc.strerror or exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise CauseDataError(path, "(file)", f"not valid TOML: {exc}") from exc
-    return MappingProxyType(_parse(path, data))
 
 
 def _parse(path: Path, data: dict[str, Any]) -> dict[str, Cause]:
@@ -230,15 +238,7 @@ def _parse_vendor(path: Path, key: str, entry: object) -> VendorCode:
     where = _choice(path, f"{key}.where", entry["where"], WHERE)
     text = _str(path, f"{key}.text", entry["text"])
     confidence = _choice(path, f"{key}.confidence", entry["confidence"], tuple(CONFIDENCE_LABELS))
-    source = _str(path, f"{key}.source", entry["source"])
-    for part in source.split("; "):
-        if not _SOURCE_RE.match(part):
-            raise CauseDataError(
-                path,
-                f"{key}.source",
-                f"{part!r} is not a source reference "
-                "(reference/vendor-codes.md §N, seeds/<file>.txt, SPEC.md, RFC n §x)",
-            )
+    source = _source(path, f"{key}.source", entry["source"])
     return VendorCode(
         product=product,
         codes=tuple(codes),
@@ -247,6 +247,19 @@ def _parse_vendor(path: Path, key: str, entry: object) -> VendorCode:
         confidence=confidence,
         source=source,
     )
+
+
+def _source(path: Path, key: str, value: object) -> str:
+    source = _str(path, key, value)
+    for part in source.split("; "):
+        if not _SOURCE_RE.match(part):
+            raise CauseDataError(
+                path,
+                key,
+                f"{part!r} is not a source reference "
+                "(reference/vendor-codes.md §N, seeds/<file>.txt, SPEC.md, RFC n §x)",
+            )
+    return source
 
 
 def _check_keys(
@@ -361,3 +374,238 @@ def causes_for_alert(alert: int, causes: Mapping[str, Cause] | None = None) -> t
     """The causes a TLS alert number points at, in file order."""
     data = causes if causes is not None else load_causes()
     return tuple(c for c in data.values() if alert in c.alerts)
+
+
+# ---------------------------------------------------------------------------------------------
+# The code catalogue: what one code means on its own
+# ---------------------------------------------------------------------------------------------
+#
+# profiles/codes.toml holds one row per product and code that the reference or a seed names:
+# the meaning the source gives (restated), the symbolic names a source ties to it, the source's
+# confidence tag and the cause it belongs to. The causes above describe failures and mention
+# codes in passing ("RC 435: unknown CA; RC 8: validation error"); a row here is the code's own
+# definition, so `explain RC 8` can open with RC 8. A row may cover a range ("RC 6001" to
+# "RC 6999") where the source only describes the range. The same file carries the TLS alerts
+# the reference lists, with its tag per alert.
+#
+# File shape::
+#
+#     [alerts]
+#     source = "reference/vendor-codes.md §6"
+#     rows = [{ number = 121, name = "ech_required", confidence = "K" }, ...]
+#     [[group]]
+#     product = "z/OS System SSL"
+#     source = "reference/vendor-codes.md §3"     # rows may override it
+#     codes = [
+#       { code = "RC 435", text = "...", confidence = "C", cause = "server_cert_unknown_ca",
+#         names = ["GSK_ERR_UNKNOWN_CA"], where = "client", last = "RC 448" },   # last: a range
+#     ]
+
+_NAME_RE = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\Z")  # an underscore keeps plain words out
+_ALERT_NAME_RE = re.compile(r"[a-z][a-z0-9_]*\Z")
+_NUMBERED = re.compile(r"(RC |CMS )(-?[0-9A-F]+)\Z")
+_ROW_KEYS = {"code", "last", "names", "text", "where", "confidence", "cause", "source"}
+_ROW_REQUIRED = {"code", "text", "confidence"}
+_GROUP_KEYS = {"product", "source", "codes"}
+_ALERT_KEYS = {"number", "name", "confidence"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CodeDef:
+    """What one code means to one product, as the reference or a seed states it: a vendor entry
+    for that one code (the shape the causes use), plus what only a definition has."""
+
+    code: str
+    entry: VendorCode  # product, where, text, confidence, source; codes == (code,)
+    last: str | None  # the row covers code..last (same prefix) when set
+    names: tuple[str, ...]  # symbolic names a source ties to the code
+    cause: str | None  # None for a message that records a normal step, not a failure
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertDef:
+    """A TLS alert as the reference lists it, with the reference's confidence tag."""
+
+    number: int
+    name: str
+    confidence: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CodeBook:
+    defs: tuple[CodeDef, ...]
+    alerts: Mapping[int, AlertDef]
+    names: Mapping[str, str]  # symbolic name -> code spelling ("GSK_ERR_UNKNOWN_CA" -> "RC 435")
+    by_code: Mapping[str, tuple[CodeDef, ...]]  # single codes (ranges are in `ranges`)
+    ranges: tuple[CodeDef, ...]
+
+    def lookup(self, code: str) -> tuple[CodeDef, ...]:
+        """The rows for ``code``: its own rows first, then the ranges that contain it."""
+        exact = self.by_code.get(code, ())
+        at = _numbered(code)
+        if at is None:
+            return exact
+        covering = tuple(
+            d
+            for d in self.ranges
+            if d.last is not None
+            and (lo := _numbered(d.code)) is not None
+            and (hi := _numbered(d.last)) is not None
+            and lo[0] == at[0]
+            and lo[1] <= at[1] <= hi[1]
+        )
+        return exact + covering
+
+
+def _numbered(code: str) -> tuple[str, int] | None:
+    """("RC ", 6002) for "RC 6002", ("CMS ", 0x0335304B) for "CMS 0335304B"."""
+    m = _NUMBERED.match(code)
+    if m is None:
+        return None
+    try:
+        return m.group(1), int(m.group(2), 16 if m.group(1) == "CMS " else 10)
+    except ValueError:
+        return None
+
+
+@functools.cache
+def _default_codes_path() -> Path:
+    from .paths import profiles_dir
+
+    return profiles_dir() / "codes.toml"
+
+
+def load_codes(path: Path | None = None) -> CodeBook:
+    """The code catalogue; rows name causes of the default knowledge base (checked here)."""
+    return _load_codes(Path(path) if path is not None else _default_codes_path())
+
+
+@functools.cache
+def _load_codes(path: Path) -> CodeBook:
+    return _parse_codes(path, _read_toml(path), load_causes())
+
+
+def _parse_codes(path: Path, data: dict[str, Any], causes: Mapping[str, Cause]) -> CodeBook:
+    extra = sorted(set(data) - {"alerts", "group"})
+    if extra:
+        raise CauseDataError(path, extra[0], "unknown top-level key (expected [alerts], [[group]])")
+    groups = data.get("group")
+    if not isinstance(groups, list) or not groups:
+        raise CauseDataError(path, "group", "missing or empty: expected [[group]] tables")
+    defs: list[CodeDef] = []
+    names: dict[str, str] = {}
+    seen: set[tuple[str, str]] = set()
+    for i, group in enumerate(groups):
+        gkey = f"group[{i}]"
+        if not isinstance(group, dict):
+            raise CauseDataError(path, gkey, "expected a table")
+        _check_keys(path, gkey, group, _GROUP_KEYS, _GROUP_KEYS)
+        product = _choice(path, f"{gkey}.product", group["product"], PRODUCTS)
+        source = _source(path, f"{gkey}.source", group["source"])
+        rows = group["codes"]
+        if not isinstance(rows, list):
+            raise CauseDataError(path, f"{gkey}.codes", "expected a list of code rows")
+        for j, row in enumerate(rows):
+            d = _parse_row(path, f"{gkey}.codes[{j}]", row, product, source, causes)
+            if (product, d.code) in seen:
+                raise CauseDataError(path, f"{gkey}.codes[{j}]", f"{d.code!r} listed twice")
+            seen.add((product, d.code))
+            for name in d.names:
+                if names.setdefault(name, d.code) != d.code:
+                    raise CauseDataError(
+                        path, f"{gkey}.codes[{j}].names", f"{name} already names {names[name]}"
+                    )
+            defs.append(d)
+    by_code: dict[str, tuple[CodeDef, ...]] = {}
+    for d in defs:
+        if d.last is None:
+            by_code[d.code] = (*by_code.get(d.code, ()), d)
+    return CodeBook(
+        defs=tuple(defs),
+        alerts=MappingProxyType(_parse_alerts(path, data.get("alerts"))),
+        names=MappingProxyType(names),
+        by_code=MappingProxyType(by_code),
+        ranges=tuple(d for d in defs if d.last is not None),
+    )
+
+
+def _parse_row(
+    path: Path,
+    key: str,
+    row: object,
+    product: str,
+    source: str,
+    causes: Mapping[str, Cause],
+) -> CodeDef:
+    if not isinstance(row, dict):
+        raise CauseDataError(path, key, "expected an inline table")
+    _check_keys(path, key, row, _ROW_KEYS, _ROW_REQUIRED)
+    code = _spelling(path, f"{key}.code", row["code"], product)
+    last: str | None = None
+    if "last" in row:
+        last = _spelling(path, f"{key}.last", row["last"], product)
+        lo, hi = _numbered(code), _numbered(last)
+        if lo is None or hi is None or lo[0] != hi[0] or hi[1] <= lo[1]:
+            raise CauseDataError(path, f"{key}.last", f"{last!r} does not end a range from {code}")
+    raw_names = row.get("names", [])
+    if not isinstance(raw_names, list):
+        raise CauseDataError(path, f"{key}.names", "expected a list of symbolic names")
+    row_names = tuple(_str(path, f"{key}.names[{n}]", v) for n, v in enumerate(raw_names))
+    for n, name in enumerate(row_names):
+        if not _NAME_RE.match(name):
+            raise CauseDataError(path, f"{key}.names[{n}]", f"{name!r} is not a constant name")
+    cause: str | None = None
+    if "cause" in row:
+        cause = _str(path, f"{key}.cause", row["cause"])
+        if cause not in causes:
+            raise CauseDataError(path, f"{key}.cause", f"{cause!r} is not a cause id")
+    entry = VendorCode(
+        product=product,
+        codes=(code,),
+        where=_choice(path, f"{key}.where", row.get("where", "either"), WHERE),
+        text=_str(path, f"{key}.text", row["text"]),
+        confidence=_choice(path, f"{key}.confidence", row["confidence"], tuple(CONFIDENCE_LABELS)),
+        source=_source(path, f"{key}.source", row["source"]) if "source" in row else source,
+    )
+    return CodeDef(code=code, entry=entry, last=last, names=row_names, cause=cause)
+
+
+def _spelling(path: Path, key: str, value: object, product: str) -> str:
+    code = _str(path, key, value)
+    if not _CODE_RE[product].match(code):
+        raise CauseDataError(path, key, f"{code!r} is not a {product} code spelling")
+    return code
+
+
+def _parse_alerts(path: Path, table: object) -> dict[int, AlertDef]:
+    if not isinstance(table, dict):
+        raise CauseDataError(path, "alerts", "missing: expected an [alerts] table")
+    _check_keys(path, "alerts", table, {"source", "rows"}, {"source", "rows"})
+    source = _source(path, "alerts.source", table["source"])
+    rows = table["rows"]
+    if not isinstance(rows, list):
+        raise CauseDataError(path, "alerts.rows", "expected a list of alert rows")
+    out: dict[int, AlertDef] = {}
+    for j, row in enumerate(rows):
+        key = f"alerts.rows[{j}]"
+        if not isinstance(row, dict):
+            raise CauseDataError(path, key, "expected an inline table")
+        _check_keys(path, key, row, _ALERT_KEYS, _ALERT_KEYS)
+        number = row["number"]
+        if not isinstance(number, int) or isinstance(number, bool) or not 0 <= number <= 255:
+            raise CauseDataError(path, f"{key}.number", f"expected 0-255, got {number!r}")
+        name = _str(path, f"{key}.name", row["name"])
+        if not _ALERT_NAME_RE.match(name):
+            raise CauseDataError(path, f"{key}.name", f"{name!r} is not an alert name")
+        if number in out:
+            raise CauseDataError(path, f"{key}.number", f"alert {number} listed twice")
+        out[number] = AlertDef(
+            number=number,
+            name=name,
+            confidence=_choice(
+                path, f"{key}.confidence", row["confidence"], tuple(CONFIDENCE_LABELS)
+            ),
+            source=source,
+        )
+    return out

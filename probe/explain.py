@@ -9,10 +9,13 @@ is first broken into the codes it contains (:func:`recognize`); the most specifi
 code, reason or alert rather than the message id that carries it) is explained, the others are
 listed as context.
 
-Everything comes from the knowledge base (``profiles/diagnosis.toml`` through
-:mod:`probe.causes`) and the lab catalog; nothing here restates a vendor fact. For a code the
-answer holds: what each product means by it (with its confidence tag: unconfirmed entries are
-labelled), which end most likely has the problem (the cause's ``side`` seen from the end that
+Everything comes from the knowledge base (``profiles/diagnosis.toml`` and the code catalogue
+``profiles/codes.toml``, through :mod:`probe.causes`) and the lab catalog; nothing here restates
+a vendor fact. Symbolic names a source ties to a code (``GSK_ERR_UNKNOWN_CA``,
+``MQRC_SSL_INITIALIZATION_ERROR``) and bare MQ reason codes (``2393``) find the same answer as
+the code. For a code the answer holds: what each product means by it, opening with the code's
+own definition (with its confidence tag: unconfirmed entries are labelled), the cause it belongs
+to, which end most likely has the problem (the cause's ``side`` seen from the end that
 logs the code), the likely causes and fixes, the codes logged with it or at the other end of
 the link (same cause and product, the opposite ``where``: z/OS RC 428 at the server pairs with
 RC 438 at the client), what other products log for the same failure, and the lab scenarios
@@ -24,13 +27,23 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .causes import CONFIDENCE_LABELS, Cause, VendorCode, causes_for_alert, load_causes
+from .causes import (
+    CONFIDENCE_LABELS,
+    Cause,
+    CodeBook,
+    CodeDef,
+    VendorCode,
+    causes_for_alert,
+    load_causes,
+    load_codes,
+)
 from .decode import ALERT_MEANINGS
 from .wire import registry
 
@@ -123,7 +136,20 @@ class Explanation:
 
 # --- recognising codes ------------------------------------------------------------------------
 
-_ALERT_BY_NAME = {name.upper(): code for code in range(256) if (name := registry.alert_name(code))}
+
+def _alert_name(code: int, book: CodeBook) -> str | None:
+    """The registry's name for an alert, or the reference's where the registry lacks it (52)."""
+    name = registry.alert_name(code)
+    if name is None and code in book.alerts:
+        name = book.alerts[code].name
+    return name
+
+
+@functools.cache  # the registry and the catalogue do not change within a process
+def _alerts_by_name() -> dict[str, int]:
+    book = load_codes()
+    return {name.upper(): code for code in range(256) if (name := _alert_name(code, book))}
+
 
 # (kind, pattern, spelling). Order matters only for overlapping matches: the first wins.
 _PATTERNS: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
@@ -136,7 +162,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("vendor", r"\b(?:RC|GSK|RETURN\s+CODE)\s*[:=]?\s*(-?\d{1,4})\b", "RC {0}"),
         ("vendor", r"\bCR\s*=\s*(-?\d{1,3})\b", "CR={0}"),
         ("alert", r"\bALERT\s*[:#=]?\s*(\d{1,3})\b", "alert {0}"),
-        ("vendor", r"\b(CPDBC[0-9A-F]{2})\b", "{0}"),
+        ("vendor", r"\b(CP[CD]BC[0-9A-F]{2})\b", "{0}"),
         ("family", r"\bCPDBC(?:\s*NN|\s*XX)?\b", "CPDBC"),
         ("vendor", r"\b(CPE\d{4}|TCP\d{4})\b", "{0}"),
         ("vendor", r"\b(?:CMS\s*)?(0335[0-9A-F]{4}|014CE[0-9A-F]{3})\b", "CMS {0}"),
@@ -165,17 +191,28 @@ def recognize(query: str, causes: Mapping[str, Cause] | None = None) -> list[Tok
             value = " ".join(m.group(1).split()) if m.groups() else m.group(0)
             if kind == "gsk_internal":  # gsk_strerror: 134CCxxx, xxx = the code in hex
                 kind, value = "vendor", str(int(value, 16))
-            elif value.lstrip("-").isdigit():
-                value = str(int(value))
+            elif value.lstrip("-").isdigit() and not spelling.startswith("CMS"):
+                value = str(int(value))  # "RC: 0401" is RC 401; a CMS status is hex, kept whole
             taken.append((m.start(), m.end()))
             code = spelling.format(value)
+            if spelling == "RC {0}" and re.fullmatch(r"2\d{3}", value):
+                # System SSL and GSKit return codes have no 2xxx values; "RC=2397" is an MQ
+                # reason code as MQ Java clients print it ("CC=2;RC=2397;AMQ9771").
+                code = f"MQRC {value}"
             found.append((_PRIORITY[kind], m.start(), Token(code=code, kind=kind, text=m.group(0))))
-    for m in re.finditer(r"\b[A-Z][A-Z_]{4,}\b", text):
-        if m.group(0) in _ALERT_BY_NAME and not any(a <= m.start() < b for a, b in taken):
-            number = _ALERT_BY_NAME[m.group(0)]
-            found.append(
-                (1, m.start(), Token(code=f"alert {number}", kind="alert", text=m.group(0)))
-            )
+    # Symbolic names: vendor constants (GSK_ERR_UNKNOWN_CA, MQRC_..., SSL_ERROR_...) stand for
+    # their code; alert names (HANDSHAKE_FAILURE, as CFT brackets them) for the alert.
+    book = load_codes()
+    alerts = _alerts_by_name()
+    for m in re.finditer(r"\b[A-Z][A-Z0-9_]{3,}\b", text):
+        word = m.group(0)
+        if any(a <= m.start() < b for a, b in taken):
+            continue
+        if word in book.names:
+            found.append((0, m.start(), Token(code=book.names[word], kind="vendor", text=word)))
+        elif word in alerts:
+            tok = Token(code=f"alert {alerts[word]}", kind="alert", text=word)
+            found.append((1, m.start(), tok))
     bare = text.strip()
     if not found and re.fullmatch(r"-?\d{1,4}", bare):
         found.append((_PRIORITY["number"], 0, Token(code=str(int(bare)), kind="number", text=bare)))
@@ -190,7 +227,7 @@ def recognize(query: str, causes: Mapping[str, Cause] | None = None) -> list[Tok
             # A family prefix ("AMQ96", "CSQX6"): several codes start with it.
             squeezed = bare.replace(" ", "")
             if len(squeezed) >= 4 and any(
-                code.replace(" ", "").startswith(squeezed) for code in _all_codes(data)
+                code.replace(" ", "").startswith(squeezed) for code in _all_codes(data, book)
             ):
                 found.append((1, 0, Token(code=squeezed, kind="family", text=bare)))
     found.sort(key=lambda f: (f[0], f[1]))
@@ -203,8 +240,9 @@ def recognize(query: str, causes: Mapping[str, Cause] | None = None) -> list[Tok
     return out
 
 
-def _all_codes(causes: Mapping[str, Cause]) -> list[str]:
-    return list(dict.fromkeys(code for c in causes.values() for v in c.vendor for code in v.codes))
+def _all_codes(causes: Mapping[str, Cause], book: CodeBook) -> list[str]:
+    from_causes = (code for c in causes.values() for v in c.vendor for code in v.codes)
+    return list(dict.fromkeys([*(d.code for d in book.defs), *from_causes]))
 
 
 # --- building the answer ----------------------------------------------------------------------
@@ -214,7 +252,18 @@ def _entries_with(code: str, causes: Mapping[str, Cause]) -> list[tuple[Cause, V
     return [(c, v) for c in causes.values() for v in c.vendor if code in v.codes]
 
 
-def _meaning(cause: Cause, v: VendorCode, code: str) -> Meaning:
+def _defs(tok: Token, book: CodeBook) -> list[CodeDef]:
+    """The catalogue's definitions of the token's code; the row a queried name belongs to first
+    (GSK_ERROR_NO_CIPHERS is IBM i's RC 402, though z/OS has an RC 402 too)."""
+    return sorted(book.lookup(tok.code), key=lambda d: tok.text.upper() not in d.names)
+
+
+def _def_entry(d: CodeDef, code: str) -> VendorCode:
+    """A definition's vendor entry, for ``code`` (a range row stands for each code in it)."""
+    return dataclasses.replace(d.entry, codes=(code,))
+
+
+def _meaning(cause: str, v: VendorCode, code: str) -> Meaning:
     return Meaning(
         product=v.product,
         code=code,
@@ -223,7 +272,7 @@ def _meaning(cause: Cause, v: VendorCode, code: str) -> Meaning:
         confidence=v.confidence,
         confidence_label=CONFIDENCE_LABELS[v.confidence],
         source=v.source,
-        cause=cause.id,
+        cause=cause,
     )
 
 
@@ -243,9 +292,14 @@ def look_at(side: str, where: str) -> str:
     return f"the other end (the {fix_at}), not the {where} that logs it"
 
 
-def _cause_info(cause: Cause, entries: list[VendorCode]) -> CauseInfo:
-    best = min((v.confidence for v in entries), key=lambda c: _RANK[c], default="C")
-    wheres = {v.where for v in entries}
+def _cause_info(
+    cause: Cause, entries: list[VendorCode], defs: list[VendorCode] | None = None
+) -> CauseInfo:
+    """``entries`` (the cause's own mentions of the code) say which end logs it; a definition
+    only speaks for it when the cause has none, as most definitions say "either"."""
+    defs = defs or []
+    best = min((v.confidence for v in entries + defs), key=lambda c: _RANK[c], default="C")
+    wheres = {v.where for v in entries or defs}
     where = wheres.pop() if len(wheres) == 1 else "either"
     return CauseInfo(
         id=cause.id,
@@ -285,8 +339,9 @@ def _rank_causes(
 
 
 def _defines(text: str, code: str) -> bool:
-    """Does the entry's text open with the code (a definition rather than a mention)?"""
-    return code in text[: len(code) + 16]
+    """Does the entry's text open with the code (a definition rather than a mention)? Whole codes
+    only: "RC 6" is not defined by a text about "RC 6000"."""
+    return re.search(rf"(?<![\w-]){re.escape(code)}(?!\w)", text[: len(code) + 16]) is not None
 
 
 def _related(
@@ -390,15 +445,33 @@ def _overall_look_at(infos: list[CauseInfo]) -> str | None:
 def _vendor_answer(
     query: str, tok: Token, causes: Mapping[str, Cause], context: list[Context]
 ) -> Explanation | None:
+    defs = _defs(tok, load_codes())
     pairs = _entries_with(tok.code, causes)
-    if not pairs:
+    if not defs and not pairs:
         return None
-    ranked = _rank_causes(tok.code, pairs)
-    meanings: list[Meaning] = []
-    for cause, vs in ranked:
-        meanings.extend(_meaning(cause, v, tok.code) for v in vs)
-    meanings.sort(key=lambda m: (_RANK[m.confidence], not _defines(m.text, tok.code)))
-    infos = [_cause_info(c, vs) for c, vs in ranked if c.outcome or c.summary]
+    # The cause a definition names comes first, then the causes that mention the code.
+    mentioned = _rank_causes(tok.code, pairs)
+    groups: dict[str, tuple[Cause, list[VendorCode], list[VendorCode]]] = {}
+    for d in defs:
+        if d.cause is not None and d.cause in causes:
+            groups.setdefault(d.cause, (causes[d.cause], [], []))[2].append(_def_entry(d, tok.code))
+    for cause, vs in mentioned:
+        groups.setdefault(cause.id, (cause, [], []))[1].extend(vs)
+    ranked = [(c, vs + ds) for c, vs, ds in groups.values()]
+    infos = [_cause_info(c, vs, ds) for c, vs, ds in groups.values() if c.outcome or c.summary]
+    # The code asked about is explained first: definitions and entries that open with it, best
+    # confidence first, a definition before an entry of the same standing; mentions after, and
+    # a range's description ("a CMS status code") counts as a mention of each code in it.
+    candidates = [
+        (d.last is None, _meaning(d.cause or "", _def_entry(d, tok.code), tok.code)) for d in defs
+    ] + [
+        (_defines(v.text, tok.code), _meaning(c.id, v, tok.code)) for c, vs in mentioned for v in vs
+    ]
+    order = sorted(
+        range(len(candidates)),
+        key=lambda i: (not candidates[i][0], _RANK[candidates[i][1].confidence], i),
+    )
+    meanings = [candidates[i][1] for i in order]
     products = tuple(dict.fromkeys(m.product for m in meanings))
     best = meanings[0]
     return Explanation(
@@ -409,7 +482,7 @@ def _vendor_answer(
         title=f"{tok.code} ({', '.join(products)})",
         meaning=best.text,
         look_at=_overall_look_at(infos),
-        unconfirmed=all(m.confidence != "C" for m in meanings),
+        unconfirmed=best.confidence != "C",
         products=products,
         meanings=tuple(meanings),
         causes=tuple(infos),
@@ -422,9 +495,14 @@ def _vendor_answer(
 def _alert_answer(
     query: str, code: int, causes: Mapping[str, Cause], context: list[Context]
 ) -> Explanation | None:
-    name = registry.alert_name(code)
+    book = load_codes()
+    name = _alert_name(code, book)
     if name is None:
         return None
+    # The reference's tag for the alert (121 ech_required is [K]); an alert only the registry
+    # knows is standard knowledge, not a confirmed row of the reference.
+    entry = book.alerts.get(code)
+    confidence = entry.confidence if entry is not None else "K"
     hits = causes_for_alert(code, causes)
     infos = [
         CauseInfo(
@@ -469,16 +547,17 @@ def _alert_answer(
             confidence_label=CONFIDENCE_LABELS["C" if confirmed else "U"],
         ),
     )
-    meaning = ALERT_MEANINGS.get(code, name)
-    text = f"TLS alert {code} {name}: {meaning}"
+    meaning = ALERT_MEANINGS.get(code)
+    text = f"TLS alert {code} {name}" + (f": {meaning}" if meaning else " (known by name only)")
     return Explanation(
         query=query,
         found=True,
         code=f"alert {code}",
         kind="alert",
-        title=f"alert {code} {name} (TLS alert, RFC 8446 §6.2)",
+        title=f"alert {code} {name} (TLS alert)",
         meaning=text,
         look_at=_alert_look_at(infos),
+        unconfirmed=confidence != "C",
         products=("TLS",),
         meanings=(
             Meaning(
@@ -486,9 +565,9 @@ def _alert_answer(
                 code=f"alert {code}",
                 where="either",
                 text=text,
-                confidence="C",
-                confidence_label=CONFIDENCE_LABELS["C"],
-                source="RFC 8446 §6.2",
+                confidence=confidence,
+                confidence_label=CONFIDENCE_LABELS[confidence],
+                source=entry.source if entry is not None else "RFC 8446 §6.2",
                 cause="",
             ),
         ),
@@ -512,15 +591,14 @@ def _alert_look_at(infos: list[CauseInfo]) -> str:
 def _family_answer(
     query: str, prefix: str, causes: Mapping[str, Cause], context: list[Context]
 ) -> Explanation | None:
-    members = [c for c in _all_codes(causes) if c.replace(" ", "").startswith(prefix)]
+    book = load_codes()
+    members = [c for c in _all_codes(causes, book) if c.replace(" ", "").startswith(prefix)]
     if not members:
         return None
     related: list[Related] = []
     products: list[str] = []
     for code in members:
-        pairs = _entries_with(code, causes)
-        pairs.sort(key=lambda cv: _RANK[cv[1].confidence])
-        _, v = pairs[0]
+        v = _best_entry(code, causes, book)
         products.append(v.product)
         related.append(
             Related(
@@ -535,7 +613,7 @@ def _family_answer(
         )
     word = re.compile(rf"\b{re.escape(prefix)}(?:nn|xx)?\b")
     mentions = [
-        _meaning(c, v, prefix)
+        _meaning(c.id, v, prefix)
         for c in causes.values()
         for v in c.vendor
         if word.search(v.text) and not v.codes
@@ -555,11 +633,28 @@ def _family_answer(
     )
 
 
+def _best_entry(code: str, causes: Mapping[str, Cause], book: CodeBook) -> VendorCode:
+    """The entry that best says what a known code is: its definition, else its best mention."""
+    defs = book.lookup(code)
+    if defs:
+        return _def_entry(defs[0], code)
+    pairs = sorted(_entries_with(code, causes), key=lambda cv: _RANK[cv[1].confidence])
+    return pairs[0][1]
+
+
 def _term_answer(
     query: str, causes: Mapping[str, Cause], context: list[Context]
 ) -> Explanation | None:
     wanted = _norm_words(query)
-    hits = [c for c in causes.values() if any(_norm_words(t) == wanted for t in c.terms)]
+    # A phrase several causes share goes first to the cause that lists it earlier among its
+    # terms ("expired cert": the server's certificate before the client's).
+    rank = {
+        c.id: i
+        for c in causes.values()
+        for i, t in reversed(list(enumerate(c.terms)))
+        if _norm_words(t) == wanted
+    }
+    hits = sorted((c for c in causes.values() if c.id in rank), key=lambda c: rank[c.id])
     if not hits:
         return None
     infos = [_cause_info(c, list(c.vendor)) for c in hits]
@@ -594,10 +689,13 @@ def _term_answer(
 
 
 def _headline(tok: Token, causes: Mapping[str, Cause]) -> str | None:
-    pairs = _entries_with(tok.code, causes)
     if tok.kind == "alert":
         n = int(tok.code.split()[1])
         return ALERT_MEANINGS.get(n)
+    defs = _defs(tok, load_codes())
+    if defs:
+        return defs[0].entry.text
+    pairs = _entries_with(tok.code, causes)
     if not pairs:
         return None
     pairs.sort(key=lambda cv: (_RANK[cv[1].confidence], not _defines(cv[1].text, tok.code)))
@@ -619,8 +717,11 @@ def _answer(
 
 
 def _number_answer(query: str, n: int, causes: Mapping[str, Cause]) -> Explanation | None:
-    """A bare number: a return code (z/OS, IBM i), a CFT CR, or an alert."""
-    readings = [f"RC {n}", f"CR={n}"] + ([f"alert {n}"] if registry.alert_name(n) else [])
+    """A bare number: an MQ reason code (2xxx), a return code (z/OS, IBM i), a CFT CR, or an
+    alert."""
+    mq = [f"MQRC {n}"] if 2000 <= n <= 2999 else []
+    alert = [f"alert {n}"] if _alert_name(n, load_codes()) else []
+    readings = [*mq, f"RC {n}", f"CR={n}", *alert]
     answers: list[Explanation] = []
     for code in readings:
         kind = "alert" if code.startswith("alert") else "vendor"
@@ -635,8 +736,9 @@ def _number_answer(query: str, n: int, causes: Mapping[str, Cause]) -> Explanati
 
 def suggest(query: str, causes: Mapping[str, Cause], limit: int = 6) -> tuple[str, ...]:
     """The known codes closest to an unknown query."""
-    codes = _all_codes(causes)
-    alerts = [f"alert {c}" for c in ALERT_MEANINGS]
+    book = load_codes()
+    codes = _all_codes(causes, book)
+    alerts = [f"alert {c}" for c in sorted({*ALERT_MEANINGS, *book.alerts})]
     terms = list(dict.fromkeys(t for c in causes.values() for t in c.terms))
     toks = recognize(query, causes)
     wanted = toks[0].code if toks else " ".join(query.upper().split())

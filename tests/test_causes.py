@@ -15,6 +15,7 @@ from probe.causes import (
     causes_for_outcome,
     find_code,
     load_causes,
+    load_codes,
     normalize_code,
 )
 
@@ -297,8 +298,8 @@ source = "reference/vendor-codes.md §2"
 """
 
 
-def _write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "diagnosis.toml"
+def _write(tmp_path: Path, text: str, name: str = "diagnosis.toml") -> Path:
+    path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -360,3 +361,89 @@ def test_not_toml(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(CauseDataError, match="cannot read"):
         load_causes(tmp_path / "absent.toml")
+
+
+# ----------------------------------------------------------------------------------------------
+# The code catalogue (profiles/codes.toml)
+# ----------------------------------------------------------------------------------------------
+
+# Inline tables cannot span lines in TOML, so the long row is assembled here.
+_ROW = (
+    '{ code = "RC 435", text = "Unknown CA.", confidence = "C", '
+    'cause = "server_cert_unknown_ca", names = ["GSK_ERR_UNKNOWN_CA"] }'
+)
+CODES_GOOD = f"""
+[alerts]
+source = "reference/vendor-codes.md §6"
+rows = [{{ number = 121, name = "ech_required", confidence = "K" }}]
+
+[[group]]
+product = "z/OS System SSL"
+source = "reference/vendor-codes.md §3"
+codes = [
+  {_ROW},
+  {{ code = "RC 6001", last = "RC 6999", text = "Internal.", confidence = "C" }},
+]
+"""
+
+
+def _write_codes(tmp_path: Path, text: str) -> Path:
+    return _write(tmp_path, text, "codes.toml")
+
+
+def test_minimal_code_catalogue_loads(tmp_path: Path) -> None:
+    book = load_codes(_write_codes(tmp_path, CODES_GOOD))
+    (row,) = book.lookup("RC 435")
+    assert row.names == ("GSK_ERR_UNKNOWN_CA",) and row.entry.where == "either"
+    assert row.cause == "server_cert_unknown_ca" and row.entry.source.endswith("§3")
+    assert row.entry.codes == ("RC 435",) and row.entry.product == "z/OS System SSL"
+    assert book.names["GSK_ERR_UNKNOWN_CA"] == "RC 435"
+    assert [d.code for d in book.lookup("RC 6500")] == ["RC 6001"]
+    assert book.lookup("RC 7000") == () and book.lookup("CR=40") == ()
+    assert book.alerts[121].confidence == "K"
+
+
+# The key the loader must name -> (text in CODES_GOOD, what it becomes).
+CODES_BROKEN = {
+    "group[0].codes[0].cause": ('cause = "server_cert_unknown_ca"', 'cause = "no_such_cause"'),
+    "group[0].codes[0].code": ('code = "RC 435"', 'code = "AMQ9631"'),
+    "group[0].codes[0].confidence": ('confidence = "C", cause', 'confidence = "X", cause'),
+    "group[0].codes[0].names[0]": ('names = ["GSK_ERR_UNKNOWN_CA"]', 'names = ["unknown ca"]'),
+    "group[0].codes[1].last": ('last = "RC 6999"', 'last = "RC 5000"'),
+    "group[0].codes[1].colour": ('text = "Internal."', 'text = "Internal.", colour = "red"'),
+    "group[0].codes[1]": ('code = "RC 6001"', 'code = "RC 435", names = ["GSK_X_Y"]'),
+    "alerts.rows[0].number": ("number = 121", "number = 300"),
+    "group[0].source": ('source = "reference/vendor-codes.md §3"', 'source = "a blog"'),
+}
+
+
+@pytest.mark.parametrize("key", CODES_BROKEN)
+def test_malformed_code_catalogue_names_the_key(tmp_path: Path, key: str) -> None:
+    old, new = CODES_BROKEN[key]
+    assert old in CODES_GOOD
+    path = _write_codes(tmp_path, CODES_GOOD.replace(old, new, 1))
+    with pytest.raises(CauseDataError) as info:
+        load_codes(path)
+    assert info.value.key == key and info.value.path == path
+
+
+def test_a_name_stands_for_one_code(tmp_path: Path) -> None:
+    text = CODES_GOOD.replace(
+        'last = "RC 6999", text = "Internal."',
+        'last = "RC 6999", text = "Internal.", names = ["GSK_ERR_UNKNOWN_CA"]',
+    )
+    with pytest.raises(CauseDataError, match="already names RC 435"):
+        load_codes(_write_codes(tmp_path, text))
+
+
+def test_real_code_catalogue(causes: dict[str, Cause]) -> None:
+    book = load_codes()
+    assert load_codes() is book
+    for d in book.defs:
+        assert d.cause is None or d.cause in causes, d.code
+        v = d.entry
+        for part in v.source.split("; "):
+            assert not part.startswith("seeds/") or part in SEED_FILES, (d.code, part)
+        # A code the reference tags [U] keeps that tag in its own definition.
+        if d.code in UNCONFIRMED[v.product] and not v.source.startswith("seeds/"):
+            assert v.confidence == "U", (v.product, d.code)
