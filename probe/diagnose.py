@@ -249,9 +249,14 @@ def pick_causes(outcome: str, ctx: DiagContext) -> list[tuple[str, str | None]]:
             # An MQ listener with per-channel certificates (CERTLABL) refuses a client that
             # does not send the channel SNI; on 1414 or with --mq-channel that comes first.
             sent = f"server name sent: {ctx.sni or 'none'}"
-            mq = ("mq_channel_sni_required", sent)
             generic = ("unrecognized_name", f"{alert_text}; {sent}")
-            out.extend([mq, generic] if (ctx.port == 1414 or ctx.mq_channel) else [generic, mq])
+            if ctx.mq_channel:
+                # The channel's SNI was sent and refused: the name, not its absence, is wrong.
+                unknown = f"channel {ctx.mq_channel} sent as {ctx.sni}; the listener refused it"
+                out.extend([("mq_channel_unknown", unknown), generic])
+            else:
+                mq = ("mq_channel_sni_required", sent)
+                out.extend([mq, generic] if ctx.port == 1414 else [generic, mq])
         else:
             out.append(("peer_alert_other", alert_text))
     if outcome in ("client_cert_required", "client_cert_rejected") or (

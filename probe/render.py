@@ -313,7 +313,12 @@ def render_explain(e: Any) -> str:
         return "\n".join(lines)
     lines = [e.title]
     if e.meaning:
-        lines.append(_kv("meaning", e.meaning + (" [unconfirmed]" if e.unconfirmed else "")))
+        # The tag of the entry the meaning comes from: [K] standard knowledge is not [U].
+        conf = next(
+            (m.confidence for m in e.meanings if m.text == e.meaning),
+            "U" if e.unconfirmed else "C",
+        )
+        lines.append(_kv("meaning", e.meaning + _tag(conf)))
     if e.look_at:
         lines.append(_kv("look at", e.look_at))
     for c in e.context:

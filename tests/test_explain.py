@@ -291,3 +291,22 @@ def test_cli_explain_usage() -> None:
     helptext = tlsprobe("explain", "--help")
     assert helptext.returncode == 0
     assert "1 it is not (the closest known codes are listed)" in " ".join(helptext.stdout.split())
+
+
+@pytest.mark.parametrize(
+    ("query", "tag"),
+    [
+        ("alert 121", "[standard knowledge, not confirmed by a source]"),  # [K] in the reference
+        ("AMQ9635", "[unconfirmed]"),  # [U]
+    ],
+)
+def test_meaning_line_carries_the_tag_of_its_own_entry(query: str, tag: str) -> None:
+    proc = tlsprobe("explain", query)
+    meaning = next(line for line in proc.stdout.splitlines() if line.strip().startswith("meaning"))
+    assert meaning.endswith(tag), meaning
+
+
+def test_confirmed_meaning_has_no_tag() -> None:
+    proc = tlsprobe("explain", "AMQ9631")
+    meaning = next(line for line in proc.stdout.splitlines() if line.strip().startswith("meaning"))
+    assert "[" not in meaning, meaning

@@ -89,7 +89,9 @@ async def test_mq_certlabl_refuses_another_channel(lab: Lab) -> None:
     r = await probe_port(lab.ports["mq-certlabl"], ca=lab.ca, mq_channel="OTHER.CHL")
     assert r.outcome == "peer_error"
     assert r.alert is not None and r.alert.code == 112
-    assert causes(r)[0] == "mq_channel_sni_required"
+    # The channel's SNI was sent: the name is what is wrong, not its absence.
+    assert causes(r)[:2] == ["mq_channel_unknown", "unrecognized_name"]
+    assert "OTHER.CHL" in (r.diagnosis[0].detail or "")
 
 
 async def test_legacy_partners_answer_with_their_own_version(lab: Lab) -> None:
