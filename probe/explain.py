@@ -2,18 +2,15 @@
 
 Theory of operation
 -------------------
-Operators paste what they see: ``AMQ9631``, ``CSQX631E``, ``RC 428``, ``RC: 401``, ``GSK 406``,
-``CR = 71``, ``alert 116``, ``handshake_failure``, ``CPDBC81``, ``TCP2550``, ``0335304B``,
-``-93``, or a whole line such as ``EZD1287I TTLS Error RC: 438 Initial Handshake``. The query
-is first broken into the codes it contains (:func:`recognize`); the most specific one (a return
-code, reason or alert rather than the message id that carries it) is explained, the others are
-listed as context.
+The query is first broken into the codes it contains (:func:`probe.codelookup.recognize`, which
+also reads symbolic names such as ``GSK_ERR_UNKNOWN_CA``, bare MQ reason codes and operators'
+words); the most specific one (a return code, reason or alert rather than the message id that
+carries it) is explained, the others are listed as context. This module assembles the answer
+from what :mod:`probe.codelookup` finds for a code.
 
 Everything comes from the knowledge base (``profiles/diagnosis.toml`` and the code catalogue
 ``profiles/codes.toml``, through :mod:`probe.causes`) and the lab catalog; nothing here restates
-a vendor fact. Symbolic names a source ties to a code (``GSK_ERR_UNKNOWN_CA``,
-``MQRC_SSL_INITIALIZATION_ERROR``) and bare MQ reason codes (``2393``) find the same answer as
-the code. For a code the answer holds: what each product means by it, opening with the code's
+a vendor fact. For a code the answer holds: what each product means by it, opening with the code's
 own definition (with its confidence tag: unconfirmed entries are labelled), the cause it belongs
 to, which end most likely has the problem (the cause's ``side`` seen from the end that
 logs the code), the likely causes and fixes, the codes logged with it or at the other end of
@@ -26,38 +23,31 @@ false and the closest known codes are suggested (the CLI exits 1).
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import functools
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .causes import (
-    CONFIDENCE_LABELS,
-    Cause,
-    CodeBook,
-    CodeDef,
-    VendorCode,
-    causes_for_alert,
-    load_causes,
-    load_codes,
+from .causes import CONFIDENCE_LABELS, Cause, VendorCode, causes_for_alert, load_causes, load_codes
+from .codelookup import (
+    CONFIDENCE_RANK,
+    Token,
+    alert_name,
+    all_codes,
+    best_entry,
+    code_defs,
+    def_entry,
+    defines,
+    entries_with,
+    headline,
+    norm_words,
+    recognize,
+    suggest,
 )
 from .decode import ALERT_MEANINGS
-from .wire import registry
 
 SCHEMA_VERSION = 1
-_RANK = {"C": 0, "K": 1, "U": 2}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Token:
-    """A code recognised in the query, in the knowledge base's spelling."""
-
-    code: str  # "RC 438", "CR=48", "alert 40", "AMQ9631", "CPDBC" (a family)
-    kind: str  # "vendor" | "alert" | "family" | "message" | "number" | "term"
-    text: str  # as found in the query
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -134,133 +124,7 @@ class Explanation:
     schema_version: int = SCHEMA_VERSION
 
 
-# --- recognising codes ------------------------------------------------------------------------
-
-
-def _alert_name(code: int, book: CodeBook) -> str | None:
-    """The registry's name for an alert, or the reference's where the registry lacks it (52)."""
-    name = registry.alert_name(code)
-    if name is None and code in book.alerts:
-        name = book.alerts[code].name
-    return name
-
-
-@functools.cache  # the registry and the catalogue do not change within a process
-def _alerts_by_name() -> dict[str, int]:
-    book = load_codes()
-    return {name.upper(): code for code in range(256) if (name := _alert_name(code, book))}
-
-
-# (kind, pattern, spelling). Order matters only for overlapping matches: the first wins.
-_PATTERNS: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
-    (kind, re.compile(pattern), spelling)
-    for kind, pattern, spelling in (
-        ("vendor", r"\bAMQ\s?(\d{4})[EIW]?\b", "AMQ{0}"),
-        ("vendor", r"\bCSQX(\d{3})[EIW]?\b", "CSQX{0}E"),
-        ("vendor", r"\b(?:MQRC|REASON(?:\s+CODE)?)\s*[:=]?\s*(\d{4})\b", "MQRC {0}"),
-        ("gsk_internal", r"\b134CC([0-9A-F]{3})\b", "RC {0}"),
-        ("vendor", r"\b(?:RC|GSK|RETURN\s+CODE)\s*[:=]?\s*(-?\d{1,4})\b", "RC {0}"),
-        ("vendor", r"\bCR\s*=\s*(-?\d{1,3})\b", "CR={0}"),
-        ("alert", r"\bALERT\s*[:#=]?\s*(\d{1,3})\b", "alert {0}"),
-        ("vendor", r"\b(CP[CD]BC[0-9A-F]{2})\b", "{0}"),
-        ("family", r"\bCPDBC(?:\s*NN|\s*XX)?\b", "CPDBC"),
-        ("vendor", r"\b(CPE\d{4}|TCP\d{4})\b", "{0}"),
-        ("vendor", r"\b(?:CMS\s*)?(0335[0-9A-F]{4}|014CE[0-9A-F]{3})\b", "CMS {0}"),
-        ("vendor", r"\b260\s+(PKI\s+\d{3}|TLSDOWN|TLSPARSE)\b", "260 {0}"),
-        ("vendor", r"\b(TLS_ERR_[A-Z_]+)\b", "{0}"),
-        ("vendor", r"\bFTP\s+(\d{3})\b", "FTP {0}"),
-        ("message", r"\b(EZ[A-Z]\d{4}I|EDC\d{4}I|ICH\d{3}I|CFT[A-Z]\d{2}[A-Z])\b", "{0}"),
-    )
-)
-_PRIORITY = {"vendor": 0, "alert": 0, "family": 1, "message": 2, "term": 3, "number": 4}
-
-
-def _norm_words(text: str) -> str:
-    return " ".join(re.sub(r"[^a-z0-9.]+", " ", text.lower()).split())
-
-
-def recognize(query: str, causes: Mapping[str, Cause] | None = None) -> list[Token]:
-    """The codes in ``query``, most specific first (return codes before message ids)."""
-    text = " ".join(query.upper().split())
-    found: list[tuple[int, int, Token]] = []
-    taken: list[tuple[int, int]] = []
-    for kind, pattern, spelling in _PATTERNS:
-        for m in pattern.finditer(text):
-            if any(a < m.end() and m.start() < b for a, b in taken):
-                continue
-            value = " ".join(m.group(1).split()) if m.groups() else m.group(0)
-            if kind == "gsk_internal":  # gsk_strerror: 134CCxxx, xxx = the code in hex
-                kind, value = "vendor", str(int(value, 16))
-            elif value.lstrip("-").isdigit() and not spelling.startswith("CMS"):
-                value = str(int(value))  # "RC: 0401" is RC 401; a CMS status is hex, kept whole
-            taken.append((m.start(), m.end()))
-            code = spelling.format(value)
-            if spelling == "RC {0}" and re.fullmatch(r"2\d{3}", value):
-                # System SSL and GSKit return codes have no 2xxx values; "RC=2397" is an MQ
-                # reason code as MQ Java clients print it ("CC=2;RC=2397;AMQ9771").
-                code = f"MQRC {value}"
-            found.append((_PRIORITY[kind], m.start(), Token(code=code, kind=kind, text=m.group(0))))
-    # Symbolic names: vendor constants (GSK_ERR_UNKNOWN_CA, MQRC_..., SSL_ERROR_...) stand for
-    # their code; alert names (HANDSHAKE_FAILURE, as CFT brackets them) for the alert.
-    book = load_codes()
-    alerts = _alerts_by_name()
-    for m in re.finditer(r"\b[A-Z][A-Z0-9_]{3,}\b", text):
-        word = m.group(0)
-        if any(a <= m.start() < b for a, b in taken):
-            continue
-        if word in book.names:
-            found.append((0, m.start(), Token(code=book.names[word], kind="vendor", text=word)))
-        elif word in alerts:
-            tok = Token(code=f"alert {alerts[word]}", kind="alert", text=word)
-            found.append((1, m.start(), tok))
-    bare = text.strip()
-    if not found and re.fullmatch(r"-?\d{1,4}", bare):
-        found.append((_PRIORITY["number"], 0, Token(code=str(int(bare)), kind="number", text=bare)))
-    elif not found and re.fullmatch(r"[0-9A-F]{8}", bare):
-        found.append((0, 0, Token(code=f"CMS {bare}", kind="vendor", text=bare)))
-    if not found:
-        data = causes if causes is not None else load_causes()
-        wanted = _norm_words(query)
-        if wanted and any(wanted == _norm_words(t) for c in data.values() for t in c.terms):
-            found.append((3, 0, Token(code=query.strip(), kind="term", text=query.strip())))
-        elif wanted:
-            # A family prefix ("AMQ96", "CSQX6"): several codes start with it.
-            squeezed = bare.replace(" ", "")
-            if len(squeezed) >= 4 and any(
-                code.replace(" ", "").startswith(squeezed) for code in _all_codes(data, book)
-            ):
-                found.append((1, 0, Token(code=squeezed, kind="family", text=bare)))
-    found.sort(key=lambda f: (f[0], f[1]))
-    seen: set[str] = set()
-    out: list[Token] = []
-    for _, _, tok in found:
-        if tok.code not in seen:
-            seen.add(tok.code)
-            out.append(tok)
-    return out
-
-
-def _all_codes(causes: Mapping[str, Cause], book: CodeBook) -> list[str]:
-    from_causes = (code for c in causes.values() for v in c.vendor for code in v.codes)
-    return list(dict.fromkeys([*(d.code for d in book.defs), *from_causes]))
-
-
 # --- building the answer ----------------------------------------------------------------------
-
-
-def _entries_with(code: str, causes: Mapping[str, Cause]) -> list[tuple[Cause, VendorCode]]:
-    return [(c, v) for c in causes.values() for v in c.vendor if code in v.codes]
-
-
-def _defs(tok: Token, book: CodeBook) -> list[CodeDef]:
-    """The catalogue's definitions of the token's code; the row a queried name belongs to first
-    (GSK_ERROR_NO_CIPHERS is IBM i's RC 402, though z/OS has an RC 402 too)."""
-    return sorted(book.lookup(tok.code), key=lambda d: tok.text.upper() not in d.names)
-
-
-def _def_entry(d: CodeDef, code: str) -> VendorCode:
-    """A definition's vendor entry, for ``code`` (a range row stands for each code in it)."""
-    return dataclasses.replace(d.entry, codes=(code,))
 
 
 def _meaning(cause: str, v: VendorCode, code: str) -> Meaning:
@@ -298,7 +162,9 @@ def _cause_info(
     """``entries`` (the cause's own mentions of the code) say which end logs it; a definition
     only speaks for it when the cause has none, as most definitions say "either"."""
     defs = defs or []
-    best = min((v.confidence for v in entries + defs), key=lambda c: _RANK[c], default="C")
+    best = min(
+        (v.confidence for v in entries + defs), key=lambda c: CONFIDENCE_RANK[c], default="C"
+    )
     wheres = {v.where for v in entries or defs}
     where = wheres.pop() if len(wheres) == 1 else "either"
     return CauseInfo(
@@ -331,17 +197,11 @@ def _rank_causes(
     # order (most common cause first) within that.
     ordered.sort(
         key=lambda cv: (
-            min(_RANK[v.confidence] for v in cv[1]),
+            min(CONFIDENCE_RANK[v.confidence] for v in cv[1]),
             0 if alert is not None and alert in cv[0].alerts else 1,
         )
     )
     return ordered
-
-
-def _defines(text: str, code: str) -> bool:
-    """Does the entry's text open with the code (a definition rather than a mention)? Whole codes
-    only: "RC 6" is not defined by a text about "RC 6000"."""
-    return re.search(rf"(?<![\w-]){re.escape(code)}(?!\w)", text[: len(code) + 16]) is not None
 
 
 def _related(
@@ -445,8 +305,8 @@ def _overall_look_at(infos: list[CauseInfo]) -> str | None:
 def _vendor_answer(
     query: str, tok: Token, causes: Mapping[str, Cause], context: list[Context]
 ) -> Explanation | None:
-    defs = _defs(tok, load_codes())
-    pairs = _entries_with(tok.code, causes)
+    defs = code_defs(tok, load_codes())
+    pairs = entries_with(tok.code, causes)
     if not defs and not pairs:
         return None
     # The cause a definition names comes first, then the causes that mention the code.
@@ -454,7 +314,7 @@ def _vendor_answer(
     groups: dict[str, tuple[Cause, list[VendorCode], list[VendorCode]]] = {}
     for d in defs:
         if d.cause is not None and d.cause in causes:
-            groups.setdefault(d.cause, (causes[d.cause], [], []))[2].append(_def_entry(d, tok.code))
+            groups.setdefault(d.cause, (causes[d.cause], [], []))[2].append(def_entry(d, tok.code))
     for cause, vs in mentioned:
         groups.setdefault(cause.id, (cause, [], []))[1].extend(vs)
     ranked = [(c, vs + ds) for c, vs, ds in groups.values()]
@@ -463,13 +323,13 @@ def _vendor_answer(
     # confidence first, a definition before an entry of the same standing; mentions after, and
     # a range's description ("a CMS status code") counts as a mention of each code in it.
     candidates = [
-        (d.last is None, _meaning(d.cause or "", _def_entry(d, tok.code), tok.code)) for d in defs
+        (d.last is None, _meaning(d.cause or "", def_entry(d, tok.code), tok.code)) for d in defs
     ] + [
-        (_defines(v.text, tok.code), _meaning(c.id, v, tok.code)) for c, vs in mentioned for v in vs
+        (defines(v.text, tok.code), _meaning(c.id, v, tok.code)) for c, vs in mentioned for v in vs
     ]
     order = sorted(
         range(len(candidates)),
-        key=lambda i: (not candidates[i][0], _RANK[candidates[i][1].confidence], i),
+        key=lambda i: (not candidates[i][0], CONFIDENCE_RANK[candidates[i][1].confidence], i),
     )
     meanings = [candidates[i][1] for i in order]
     products = tuple(dict.fromkeys(m.product for m in meanings))
@@ -496,7 +356,7 @@ def _alert_answer(
     query: str, code: int, causes: Mapping[str, Cause], context: list[Context]
 ) -> Explanation | None:
     book = load_codes()
-    name = _alert_name(code, book)
+    name = alert_name(code, book)
     if name is None:
         return None
     # The reference's tag for the alert (121 ech_required is [K]); an alert only the registry
@@ -592,13 +452,13 @@ def _family_answer(
     query: str, prefix: str, causes: Mapping[str, Cause], context: list[Context]
 ) -> Explanation | None:
     book = load_codes()
-    members = [c for c in _all_codes(causes, book) if c.replace(" ", "").startswith(prefix)]
+    members = [c for c in all_codes(causes, book) if c.replace(" ", "").startswith(prefix)]
     if not members:
         return None
     related: list[Related] = []
     products: list[str] = []
     for code in members:
-        v = _best_entry(code, causes, book)
+        v = best_entry(code, causes, book)
         products.append(v.product)
         related.append(
             Related(
@@ -633,26 +493,17 @@ def _family_answer(
     )
 
 
-def _best_entry(code: str, causes: Mapping[str, Cause], book: CodeBook) -> VendorCode:
-    """The entry that best says what a known code is: its definition, else its best mention."""
-    defs = book.lookup(code)
-    if defs:
-        return _def_entry(defs[0], code)
-    pairs = sorted(_entries_with(code, causes), key=lambda cv: _RANK[cv[1].confidence])
-    return pairs[0][1]
-
-
 def _term_answer(
     query: str, causes: Mapping[str, Cause], context: list[Context]
 ) -> Explanation | None:
-    wanted = _norm_words(query)
+    wanted = norm_words(query)
     # A phrase several causes share goes first to the cause that lists it earlier among its
     # terms ("expired cert": the server's certificate before the client's).
     rank = {
         c.id: i
         for c in causes.values()
         for i, t in reversed(list(enumerate(c.terms)))
-        if _norm_words(t) == wanted
+        if norm_words(t) == wanted
     }
     hits = sorted((c for c in causes.values() if c.id in rank), key=lambda c: rank[c.id])
     if not hits:
@@ -688,20 +539,6 @@ def _term_answer(
     )
 
 
-def _headline(tok: Token, causes: Mapping[str, Cause]) -> str | None:
-    if tok.kind == "alert":
-        n = int(tok.code.split()[1])
-        return ALERT_MEANINGS.get(n)
-    defs = _defs(tok, load_codes())
-    if defs:
-        return defs[0].entry.text
-    pairs = _entries_with(tok.code, causes)
-    if not pairs:
-        return None
-    pairs.sort(key=lambda cv: (_RANK[cv[1].confidence], not _defines(cv[1].text, tok.code)))
-    return pairs[0][1].text
-
-
 def _answer(
     query: str, tok: Token, causes: Mapping[str, Cause], context: list[Context]
 ) -> Explanation | None:
@@ -720,7 +557,7 @@ def _number_answer(query: str, n: int, causes: Mapping[str, Cause]) -> Explanati
     """A bare number: an MQ reason code (2xxx), a return code (z/OS, IBM i), a CFT CR, or an
     alert."""
     mq = [f"MQRC {n}"] if 2000 <= n <= 2999 else []
-    alert = [f"alert {n}"] if _alert_name(n, load_codes()) else []
+    alert = [f"alert {n}"] if alert_name(n, load_codes()) else []
     readings = [*mq, f"RC {n}", f"CR={n}", *alert]
     answers: list[Explanation] = []
     for code in readings:
@@ -734,38 +571,13 @@ def _number_answer(query: str, n: int, causes: Mapping[str, Cause]) -> Explanati
     return dataclasses.replace(answers[0], also=also)
 
 
-def suggest(query: str, causes: Mapping[str, Cause], limit: int = 6) -> tuple[str, ...]:
-    """The known codes closest to an unknown query."""
-    book = load_codes()
-    codes = _all_codes(causes, book)
-    alerts = [f"alert {c}" for c in sorted({*ALERT_MEANINGS, *book.alerts})]
-    terms = list(dict.fromkeys(t for c in causes.values() for t in c.terms))
-    toks = recognize(query, causes)
-    wanted = toks[0].code if toks else " ".join(query.upper().split())
-    out: list[str] = []
-    m = re.fullmatch(r"(RC |CR=|MQRC |alert |AMQ|CSQX|CPDBC|TCP)(-?[0-9A-F]+)E?", wanted)
-    if m and m.group(2).lstrip("-").isdigit():
-        prefix, n = m.group(1), int(m.group(2))
-        same = []
-        for c in codes + alerts:
-            mm = re.fullmatch(re.escape(prefix) + r"(-?\d+)E?", c)
-            if mm:
-                same.append((abs(int(mm.group(1)) - n), c))
-        out.extend(c for _, c in sorted(same)[:3])
-    pool = codes + alerts + terms
-    out.extend(difflib.get_close_matches(wanted, pool, n=limit, cutoff=0.5))
-    upper = {p.upper(): p for p in pool}
-    out.extend(upper[c] for c in difflib.get_close_matches(wanted.upper(), list(upper), n=3))
-    return tuple(dict.fromkeys(out))[:limit]
-
-
 def explain(query: str, causes: Mapping[str, Cause] | None = None) -> Explanation:
     """The answer for ``query`` (``found`` false, with suggestions, when nothing matches)."""
     data = causes if causes is not None else load_causes()
     tokens = recognize(query, data)
     for i, tok in enumerate(tokens):
         context = [
-            Context(code=t.code, kind=t.kind, meaning=_headline(t, data))
+            Context(code=t.code, kind=t.kind, meaning=headline(t, data))
             for j, t in enumerate(tokens)
             if j != i
         ]

@@ -16,7 +16,8 @@ import pytest
 from probing import schema
 
 from probe.causes import find_code, load_causes
-from probe.explain import Explanation, explain, recognize
+from probe.codelookup import recognize
+from probe.explain import Explanation, explain
 from probe.lab.catalog import scenario_names
 from probe.render import render_explain
 from probe.result import to_jsonable
