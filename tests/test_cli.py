@@ -158,7 +158,15 @@ def test_bad_input_gives_exit_2_and_one_line(pki: TestPKI, tmp_path: Path) -> No
     assert not failures, "\n".join(failures)
 
 
-@pytest.mark.parametrize("target", ["host:99999", "[::1", "host:abc", ""])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "host:99999", "[::1", "host:abc", "",
+        # Typos that used to become DNS queries or a guessed port:
+        "not a target", "https://127.0.0.1:9600/", "user@host:22", "a..b:1",
+        "::1:9600",  # [::1]:9600 or ::1:9600 on port 443? brackets decide
+    ],
+)
 def test_bad_targets(target: str) -> None:
     assert_usage_error(tlsprobe("probe", target), "target")
 

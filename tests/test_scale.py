@@ -396,6 +396,7 @@ def test_read_targets_streams_a_checked_file(tmp_path: Path) -> None:
         ("ok.example\nbad:port\n", "line 2"),
         ("# only comments\n\n", "no targets"),
         ("x" * 5000 + "\n", "longer than"),
+        ("ok.example\nnot a target\n", "line 2"),  # would have become a DNS query
     ],
 )
 def test_read_targets_refuses_bad_files(tmp_path: Path, text: str, message: str) -> None:
