@@ -32,8 +32,15 @@ SCRIPTS = ("start-tls", "start-tls-after-options", "refuse", "no-start-tls")
 @dataclass
 class Telnet:
     port: int
-    heard: bytearray = field(default_factory=bytearray)  # client bytes before TLS
+    # Client bytes before TLS, one buffer per connection: a scan opens several at once, and
+    # one shared buffer would mix their negotiations.
+    conversations: list[bytearray] = field(default_factory=list)
     tls_done: bool = False
+
+    @property
+    def heard(self) -> bytearray:
+        """What the first connection's client sent before TLS."""
+        return self.conversations[0] if self.conversations else bytearray()
 
 
 async def _read_until(stream: trio.SocketStream, wanted: bytes, heard: bytearray) -> bool:
@@ -53,7 +60,8 @@ async def telnet_server(script: str, chain: Path, key: Path) -> AsyncIterator[Te
     state = Telnet(port=0)
 
     async def handler(raw: trio.SocketStream) -> None:
-        heard = state.heard
+        heard = bytearray()
+        state.conversations.append(heard)
         try:
             if script == "no-start-tls":
                 # A plain telnetd: asks for a terminal type, then prompts for a login.
