@@ -465,7 +465,9 @@ def lab(
     port_base: Annotated[
         int,
         typer.Option(
-            help="First port; scenarios take N, N+1, ... in catalog order (0: any free port)."
+            help="Port base: the scenario at catalog index i listens on N + i, whichever "
+            "scenarios are served (the port `lab:NAME` in a plan expects; --list shows them). "
+            "0: any free port."
         ),
     ] = DEFAULT_PORT_BASE,
     pki_dir: Annotated[
@@ -479,8 +481,8 @@ def lab(
     repeat: Annotated[
         int,
         typer.Option(
-            help="Serve each scenario on N ports (scenario i, copy j: port base + i*N + j), "
-            "for tests at scale."
+            help="Serve each scenario on N ports (copy j of the scenario at catalog index i: "
+            "port base + i*N + j), for tests at scale."
         ),
     ] = 1,
     as_json: Annotated[
@@ -489,12 +491,13 @@ def lab(
 ) -> None:
     """Serve the documented failure scenarios on loopback, one port each, until Ctrl-C.
 
-    Example: tlsprobe lab expired client-cert-required --port-base 9440, then
-    tlsprobe probe 127.0.0.1:9440 --ca ~/.local/share/tlsprobe/lab-pki/ca.crt
+    Example: tlsprobe lab expired client-cert-required --port-base 9440 (expired, catalog
+    index 1, on 9441), then
+    tlsprobe probe 127.0.0.1:9441 --ca ~/.local/share/tlsprobe/lab-pki/ca.crt
     """
     import trio
 
-    from .lab.server import Listening, check_host, select, serve_lab
+    from .lab.server import check_host, layout, pki_dir_warning, select, serve_lab
     from .render import render_lab
 
     chosen = select(scenarios or [])
@@ -505,17 +508,12 @@ def lab(
         raise InputError("--repeat must be at least 1")
     if port_base < 0:
         raise InputError(f"--port-base {port_base}: give a port number (0: any free port)")
-    if port_base > 65535 - len(chosen) * repeat:
-        raise InputError(f"--port-base {port_base}: the ports must fit below 65536")
+    # Ports follow the catalog index, so the chosen scenario latest in the catalog decides
+    # whether they fit below 65536 (layout raises), not how many are chosen.
+    listing = layout(chosen, host=bind, port_base=port_base, repeat=repeat)
     if where.exists() and not where.is_dir():
         raise InputError(f"--pki-dir {where}: not a directory; give a directory for the lab's PKI")
     if list_:
-        listing = [
-            Listening(scenario=s, host=bind, index=j,
-                      port=port_base + i * repeat + j if port_base else 0)
-            for i, s in enumerate(chosen)
-            for j in range(repeat)
-        ]  # fmt: skip
         doc = _lab_doc(bind, where, listing)
         doc["ready"] = False
         if as_json:
@@ -523,8 +521,9 @@ def lab(
         else:
             typer.echo(render_lab(doc, listening=False))
         raise typer.Exit(0)
-    if warning:
-        typer.echo(f"tlsprobe: {warning}", err=True)
+    for text in (warning, pki_dir_warning(where)):
+        if text:
+            typer.echo(f"tlsprobe: {text}", err=True)
 
     async def serve() -> None:
         # The signal handlers go in before the ready line, so a SIGTERM sent the moment a

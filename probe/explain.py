@@ -259,9 +259,10 @@ _PROBE_OPTIONS = {"tls_max": "--tls-max", "tls_min": "--tls-min", "starttls": "-
 
 
 def _scenarios(causes: list[CauseInfo]) -> list[ScenarioInfo]:
+    from .lab import DEFAULT_PORT_BASE, scenario_port
     from .lab.catalog import load_catalog
-    from .lab.server import DEFAULT_PORT_BASE
 
+    order = [s.name for s in load_catalog()]
     catalog = {s.name: s for s in load_catalog()}
     out: list[ScenarioInfo] = []
     seen: set[str] = set()
@@ -282,7 +283,9 @@ def _scenarios(causes: list[CauseInfo]) -> list[ScenarioInfo]:
                 cause=c.id,
                 commands=(
                     f"tlsprobe lab {s.name} --port-base {DEFAULT_PORT_BASE}",
-                    f"tlsprobe probe 127.0.0.1:{DEFAULT_PORT_BASE} --ca {ca}{opts}",
+                    # The scenario's own port: base + its catalog index, served alone or not.
+                    f"tlsprobe probe 127.0.0.1:"
+                    f"{scenario_port(DEFAULT_PORT_BASE, order.index(s.name))} --ca {ca}{opts}",
                 ),
             )
         )

@@ -112,6 +112,7 @@ class RunSettings:
 
 
 def _lab_target(check: Check, settings: RunSettings) -> tuple[Target, dict[str, Any]]:
+    from .lab import scenario_port
     from .lab.catalog import scenario_names
 
     scenario = check.target.split(":", 1)[1]
@@ -121,16 +122,19 @@ def _lab_target(check: Check, settings: RunSettings) -> tuple[Target, dict[str, 
     else:
         base = int(check.options.get("lab_port_base", LAB_PORT_BASE))
         source = f"{check.at('lab_port_base')}: lab_port_base {base}"
-    # Scenario i listens on base + i; a port past 65535 must not wrap to another service.
-    if not 1 <= base + index <= 65535:
+    # The lab serves the scenario at catalog index i on base + i whether it serves all
+    # scenarios or a subset, so the port needs only the catalog. A port past 65535 must not
+    # wrap to another service.
+    port = scenario_port(base, index)
+    if not 1 <= port <= 65535:
         raise PlanError(
-            f"{source}: lab:{scenario} would be port {base + index}; the port base plus the"
+            f"{source}: lab:{scenario} would be port {port}; the port base plus the"
             " scenario's index must be from 1 to 65535"
         )
     opts = dict(check.options)
     pki = settings.lab_pki_dir or Path(opts.get("lab_pki_dir") or default_lab_pki())
     opts.setdefault("ca", str(pki / "ca.crt"))
-    return Target(host="127.0.0.1", port=base + index), opts
+    return Target(host="127.0.0.1", port=port), opts
 
 
 def _password(check: Check, opts: dict[str, Any]) -> str | None:

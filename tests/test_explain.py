@@ -311,3 +311,17 @@ def test_confirmed_meaning_has_no_tag() -> None:
     proc = tlsprobe("explain", "AMQ9631")
     meaning = next(line for line in proc.stdout.splitlines() if line.strip().startswith("meaning"))
     assert "[" not in meaning, meaning
+
+
+def test_reproduce_commands_probe_the_scenarios_own_port() -> None:
+    """explain suggests `lab NAME --port-base B` then a probe: the probe must go to the port
+    that lab gives NAME (base + its catalog index), which `lab --list` also prints."""
+    listing = json.loads(tlsprobe("lab", "--list", "--json").stdout)
+    ports = {row["name"]: row["port"] for row in listing["scenarios"]}
+    for query in ("alert 70", "alert 116", "AMQ9673"):
+        doc = json.loads(tlsprobe("explain", query, "--json").stdout)
+        assert doc["scenarios"], query
+        for sc in doc["scenarios"]:
+            lab_cmd, probe_cmd = sc["commands"]
+            assert lab_cmd.endswith(f"--port-base {listing['scenarios'][0]['port']}"), lab_cmd
+            assert f"127.0.0.1:{ports[sc['name']]} " in probe_cmd, (sc["name"], probe_cmd)

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labproc import Lab, running_lab
+from labproc import Lab, running_lab, running_lab_at_free_base
 from probing import causes, probe_port
 
 from probe.errors import InputError
-from probe.lab.catalog import load_catalog
+from probe.lab.catalog import load_catalog, scenario_names
 from probe.lab.server import check_host
 from probe.wire import registry
 
@@ -226,3 +226,53 @@ def test_lab_binds_loopback_unless_told() -> None:
         check_host("0.0.0.0", explicit=False)
     warning = check_host("0.0.0.0", explicit=True)
     assert warning is not None and "reachable from the network" in warning
+
+
+async def test_a_subset_keeps_each_scenario_on_its_catalog_port(tmp_path: Path) -> None:
+    # Regression: a subset used to take consecutive ports, so `lab:expired` (base + its catalog
+    # index) reached client-cert-required instead.
+    names = ("expired", "client-cert-required", "mq-certlabl")
+    index = {n: scenario_names().index(n) for n in names}
+    with running_lab_at_free_base(tmp_path / "pki", *names) as lab:
+        base = lab.ports["expired"] - index["expired"]
+        assert lab.ports == {n: base + i for n, i in index.items()}
+        listing = run_cli("lab", "--list", "--json", "--port-base", str(base),
+                          "--pki-dir", str(lab.pki), *names)  # fmt: skip
+        assert {r["name"]: r["port"] for r in json.loads(listing.stdout)["scenarios"]} == lab.ports
+        # The scenario on each port is the one named: its declared outcome, not a neighbour's.
+        for s in load_catalog():
+            if s.name in names:
+                r = await probe_port(lab.ports[s.name], ca=lab.ca, **s.expect.probe)
+                assert r.outcome == s.expect.outcome, s.name
+
+
+def test_port_range_is_decided_by_the_latest_chosen_scenario(tmp_path: Path) -> None:
+    last = scenario_names()[-1]
+    ok = run_cli("lab", "--list", "--json", "--port-base", "65535", "--pki-dir", str(tmp_path),
+                 "good")  # fmt: skip
+    assert ok.returncode == 0 and json.loads(ok.stdout)["scenarios"][0]["port"] == 65535
+    far = 65535 - len(scenario_names()) + 2  # one scenario fits, the last in the catalog does not
+    bad = run_cli("lab", "--list", "--port-base", str(far), "--pki-dir", str(tmp_path), last)
+    assert bad.returncode == 2, bad.stdout + bad.stderr
+    assert f"{last} would listen on port 65536" in bad.stderr and "Traceback" not in bad.stderr
+    doubled = run_cli("lab", "--list", "--json", "--repeat", "2", "--port-base", "30000",
+                      "--pki-dir", str(tmp_path), "expired")  # fmt: skip
+    ports = [r["port"] for r in json.loads(doubled.stdout)["scenarios"]]
+    assert ports == [30002, 30003]  # catalog index 1, copies 0 and 1
+
+
+def test_a_writable_pki_directory_is_warned_about_and_left_alone(tmp_path: Path) -> None:
+    pki = tmp_path / "shared-pki"
+    with running_lab(pki, "good") as lab:
+        pass
+    assert "writable" not in lab.stderr[0]  # made by the lab: 0700, nothing to say
+    pki.chmod(0o777)
+    try:
+        with running_lab(pki, "good") as lab:
+            pass
+        warned = [ln for ln in lab.stderr[0].splitlines() if "writable" in ln]
+        assert len(warned) == 1, lab.stderr
+        assert str(pki) in warned[0] and "could replace ca.crt or the keys" in warned[0]
+        assert pki.stat().st_mode & 0o777 == 0o777  # warned, not changed
+    finally:
+        pki.chmod(0o700)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from junitparser import JUnitXml
-from labproc import running_lab
+from labproc import running_lab, running_lab_at_free_base
 from peers import openssl_server
 
 from probe.pki import (
@@ -81,6 +81,30 @@ def test_the_lab_plan_passes(lab: tuple[int, Path], tmp_path: Path) -> None:
     assert xml.tests == 29 and xml.failures == 0
     # The expired scenario's certificate is on the expiry calendar, soonest first.
     assert doc["expiry"][0]["days_left"] < 0
+
+
+def test_lab_targets_reach_a_lab_serving_a_subset(tmp_path: Path) -> None:
+    # README's `tlsprobe lab expired client-cert-required --port-base N`: each scenario is on
+    # N + its catalog index, where `lab:NAME` looks, not on N, N+1 (which was client-cert-required
+    # answering for lab:expired).
+    with running_lab_at_free_base(tmp_path / "pki", "expired", "client-cert-required") as lab:
+        base = lab.ports["expired"] - 1
+        plan = write_plan(
+            tmp_path / "subset.toml",
+            '[defaults]\ntimeout = 5\n'
+            '[[check]]\nname = "expired"\ntarget = "lab:expired"\n'
+            '[check.expect]\noutcome = "server_cert_expired"\n'
+            '[[check]]\nname = "mtls"\ntarget = "lab:client-cert-required"\n'
+            '[check.expect]\noutcome = "client_cert_required"\n',
+        )
+        proc = cli("run", plan, "--lab-port-base", base, "--lab-pki-dir", lab.pki,
+                   "--no-history", "--json")  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["passed"] == 2 and doc["failed"] == 0
+    assert {c["target"] for c in doc["checks"]} == {
+        f"127.0.0.1:{lab.ports['expired']}", f"127.0.0.1:{lab.ports['client-cert-required']}"
+    }
 
 
 def write_plan(path: Path, body: str) -> Path:
