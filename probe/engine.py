@@ -116,6 +116,9 @@ class ClientEngine:
     ) -> None:
         self.state = EngineState()
         self.transcript = transcript
+        self._records = {"client": 0, "server": 0}  # records seen by OpenSSL, per direction
+        if transcript.keep_decrypted:
+            _TRACING[0] = True
         self._peer_chain: list[x509.Certificate] | None = None
         self._verify = verify
         # Called with the leaf certificate; returns an error text or None. Kept abstract so the
@@ -196,6 +199,17 @@ class ClientEngine:
                 self.state.hostname_error = str(problem)
                 ok = 0
         return True if not self._verify else bool(ok)
+
+    def note_message(self, sent: bool, content_type: int, data: bytes) -> None:
+        """For --trace: count records per direction (as the transcript does) and keep each
+        handshake message or alert with the number of the record it came in or went out in."""
+        direction = "client" if sent else "server"
+        if content_type == _RECORD_HEADER:
+            self._records[direction] += 1
+            return
+        t = self.transcript
+        if len(t.decrypted) < _MAX_DECRYPTED:
+            t.decrypted.append((direction, self._records[direction], content_type, data[:65536]))
 
     # -- sans-IO surface -----------------------------------------------------------------------
 
@@ -354,9 +368,16 @@ def prepare_context(ctx: SSL.Context) -> None:
 # Only a TLS 1.3 CertificateRequest is kept: its signature algorithms (and the exact CA list)
 # are otherwise out of reach. The callback is one cffi object for the whole process.
 _HANDSHAKE = 22  # ContentType.handshake (RFC 8446 §5.1)
+_ALERT = 21
+_RECORD_HEADER = 256  # SSL3_RT_HEADER: the callback's call for each record's 5-byte header
+_WATCHED = frozenset({_HANDSHAKE, _ALERT, _RECORD_HEADER})
 _CERTIFICATE_REQUEST = b"\x0d"  # HandshakeType.certificate_request (RFC 8446 §4), as cffi
 # hands out a buffer's items: one-byte bytes
 _MSG_CALLBACK: object | None = None
+_MAX_DECRYPTED = 64  # messages kept per connection for --trace
+# Set once an engine keeps decrypted messages: until then the callback looks up no engine for
+# ordinary messages, so probes without --trace pay nothing for the feature.
+_TRACING = [False]
 
 
 def _install_message_callback(ctx: SSL.Context) -> None:
@@ -373,16 +394,27 @@ def _install_message_callback(ctx: SSL.Context) -> None:
         def on_message(write_p: int, _version: int, content_type: int, buf: object,
                        length: int, ssl: object, _arg: object) -> None:  # fmt: skip
             # Runs inside OpenSSL: nothing may raise, and the common case returns at once.
-            if write_p or content_type != _HANDSHAKE or length < 4:
-                return
-            data = ffi.buffer(buf, length)
-            if data[0] != _CERTIFICATE_REQUEST:
+            if content_type not in _WATCHED or length < 1:
                 return
             try:
+                data = ffi.buffer(buf, length)
+                request = (
+                    content_type == _HANDSHAKE
+                    and not write_p
+                    and length >= 4
+                    and data[0] == _CERTIFICATE_REQUEST
+                )
+                if not request and not _TRACING[0]:
+                    return  # no engine in this process keeps messages: skip the lookup
                 conn = SSL.Connection._reverse_mapping.get(ssl)
                 engine = _engine_of(conn) if conn is not None else None
-                if engine is not None and engine.transcript.tls13:
+                if engine is None:
+                    return
+                t = engine.transcript
+                if request and t.tls13:
                     engine.state.tls13_certificate_request = bytes(data[4:])
+                if t.keep_decrypted:
+                    engine.note_message(bool(write_p), content_type, bytes(data))
             except Exception:
                 return
 

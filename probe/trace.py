@@ -11,6 +11,7 @@ from __future__ import annotations
 from .decode import describe_alert, describe_handshake
 from .result import TraceEntry
 from .wire import registry
+from .wire.record import ContentType
 from .wire.transcript import Transcript, WireEvent
 
 # Bytes of hex per entry in JSON. Large enough for a certificate chain or a long CA list, so
@@ -43,7 +44,37 @@ def _details(ev: WireEvent, t: Transcript) -> tuple[str, tuple[str, ...]]:
     )
 
 
+def _decrypted_entry(direction: str, ctype: int, data: bytes, t: Transcript) -> TraceEntry:
+    """A message OpenSSL decrypted (or encrypted) inside a record: named and described as if
+    it had crossed the wire in the clear. Its hex is the plaintext, not the record."""
+    if ctype == ContentType.ALERT and len(data) >= 2:
+        what, detail = describe_alert(data[0], data[1])
+    elif len(data) >= 4:
+        sh = t.server_hello
+        what, detail = describe_handshake(
+            data[0],
+            data[4:],
+            version=sh.selected_version if sh else None,
+            suite=sh.cipher_suite if sh else None,
+            tls13=t.tls13,
+        )
+    else:
+        what, detail = f"content type {ctype} ({len(data)} bytes)", ()
+    return TraceEntry(
+        direction=direction,
+        what=f"{what} (decrypted)",
+        record="inside the encrypted record above",
+        hex=data[:HEX_LIMIT].hex(),
+        detail=detail,
+    )
+
+
 def trace_entries(t: Transcript) -> tuple[TraceEntry, ...]:
+    # With --trace the engine kept what each encrypted record held (Transcript.decrypted):
+    # each message goes right after the record that carried it, matched by record number.
+    inside: dict[tuple[str, int], list[tuple[int, bytes]]] = {}
+    for direction, record_no, ctype, data in t.decrypted:
+        inside.setdefault((direction, record_no), []).append((ctype, data))
     out: list[TraceEntry] = []
     for ev in t.events:
         what, detail = _details(ev, t)
@@ -58,4 +89,7 @@ def trace_entries(t: Transcript) -> tuple[TraceEntry, ...]:
                 detail=detail,
             )
         )
+        if ev.kind == "encrypted":
+            for ctype, data in inside.pop((ev.direction, ev.record_no), []):
+                out.append(_decrypted_entry(ev.direction, ctype, data, t))
     return tuple(out)

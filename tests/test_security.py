@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from labproc import Lab, running_lab
 
@@ -41,12 +42,27 @@ def run(*args: str | Path, env: dict[str, str] | None = None) -> str:
 
 
 def secrets_of(key_path: Path, password: str | None = None) -> list[str]:
-    """Strings that would betray the key: PEM armour and base64 runs of its DER."""
+    """Strings that would betray the key: PEM armour, and its private numbers (RSA d, p, q or
+    the EC private value) as hex and as base64 runs of the DER. Not the modulus: it is public
+    and rightly in every certificate a trace shows."""
     key = load_private_key(key_path, password=password)
     der = key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
+    if isinstance(key, rsa.RSAPrivateKey):
+        nums = key.private_numbers()
+        secret = [nums.d, nums.p, nums.q]
+    else:
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        secret = [key.private_numbers().private_value]
+    out = ["PRIVATE KEY"]
     b64 = base64.b64encode(der).decode()
-    hexed = der.hex()
-    return ["PRIVATE KEY", b64[40:80], b64[200:240], hexed[100:160]]
+    for n in secret:
+        raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+        out.append(raw.hex()[16:76])
+        # The same bytes inside the base64 of the DER: start at a 3-byte boundary so the
+        # characters are the ones any base64 of this key would contain.
+        at = (der.index(raw) + 2) // 3 * 3 + 3
+        out.append(b64[at // 3 * 4 : at // 3 * 4 + 32])
+    return out
 
 
 def test_nothing_secret_leaks(lab: Lab, tmp_path: Path, pki: TestPKI) -> None:

@@ -39,6 +39,7 @@ class WireEvent:
     handshake: HandshakeMessage | None = None
     alert: Alert | None = None
     index: int = 0  # position in the conversation
+    record_no: int = 0  # which record of its direction carried it, from 1
 
 
 @dataclass(slots=True)
@@ -77,13 +78,16 @@ def _event(
         handshake=handshake,
         alert=alert,
         index=index,
+        record_no=d.records,
     )
 
 
 class Transcript:
     """Both directions of one connection, as wire events (see the module docstring)."""
 
-    def __init__(self, max_events: int = 512, max_bytes: int = 1024 * 1024) -> None:
+    def __init__(
+        self, max_events: int = 512, max_bytes: int = 1024 * 1024, *, keep_decrypted: bool = False
+    ) -> None:
         self.events: list[WireEvent] = []
         self.dropped_events = 0
         self._max_events = max_events
@@ -92,6 +96,11 @@ class Transcript:
         self.tls13 = False
         self.server_hello_seen = False
         self.server_hello: ServerHello | None = None  # the first non-HRR ServerHello, parsed
+        # What the wire cannot show: the messages inside encrypted records as the TLS library
+        # decrypted them, (direction, record_no, content type, bytes), filled by the engine when
+        # asked (``keep_decrypted``, for --trace) and shown beside their record.
+        self.keep_decrypted = keep_decrypted
+        self.decrypted: list[tuple[str, int, int, bytes]] = []
 
     # -- feeding -------------------------------------------------------------------------------
 
