@@ -22,6 +22,7 @@ File shape::
     text       = "..."
     confidence = "C"                # C confirmed | K knowledge | U unconfirmed
     source     = "reference/vendor-codes.md §2"   # or seeds/..., SPEC.md, RFC n §x; "; "-joined
+    protocols  = ["ftp"]            # optional: shown only for probes that used these --starttls
 
 Codes follow one spelling per product (checked here), so that ``explain`` can find them:
 MQ ``AMQ9631`` / ``CSQX631E`` / ``MQRC 2393``; z/OS ``RC 428`` / ``CMS 0335304B`` / message ids;
@@ -45,6 +46,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .result import OUTCOMES
+from .upgrade import DIALOGS
 
 PRODUCTS = ("IBM MQ", "z/OS System SSL", "IBM i", "Transfer CFT")
 WHERE = ("server", "client", "either")
@@ -80,7 +82,8 @@ _SUMMARY_MAX = 200
 
 _CAUSE_KEYS = {"outcome", "summary", "fix", "scenario", "side", "alerts", "vendor", "terms"}
 _CAUSE_REQUIRED = {"outcome", "summary", "fix", "side"}
-_VENDOR_KEYS = {"product", "codes", "where", "text", "confidence", "source"}
+_VENDOR_REQUIRED = {"product", "codes", "where", "text", "confidence", "source"}
+_VENDOR_KEYS = _VENDOR_REQUIRED | {"protocols"}
 
 
 class CauseDataError(Exception):
@@ -103,6 +106,12 @@ class VendorCode:
     text: str
     confidence: str
     source: str
+    # The --starttls protocols the entry is about (z/OS FTP's 234 means nothing to an SMTP
+    # probe); empty: any probe.
+    protocols: tuple[str, ...] = ()
+
+    def applies_to(self, protocol: str | None) -> bool:
+        return not self.protocols or protocol in self.protocols
 
     @property
     def confirmed(self) -> bool:
@@ -219,7 +228,7 @@ def _parse_cause(path: Path, key: str, cid: str, body: dict[str, Any]) -> Cause:
 def _parse_vendor(path: Path, key: str, entry: object) -> VendorCode:
     if not isinstance(entry, dict):
         raise CauseDataError(path, key, "expected a table")
-    _check_keys(path, key, entry, _VENDOR_KEYS, _VENDOR_KEYS)
+    _check_keys(path, key, entry, _VENDOR_KEYS, _VENDOR_REQUIRED)
     product = _choice(path, f"{key}.product", entry["product"], PRODUCTS)
     raw_codes = entry["codes"]
     if not isinstance(raw_codes, list):
@@ -239,6 +248,12 @@ def _parse_vendor(path: Path, key: str, entry: object) -> VendorCode:
     text = _str(path, f"{key}.text", entry["text"])
     confidence = _choice(path, f"{key}.confidence", entry["confidence"], tuple(CONFIDENCE_LABELS))
     source = _source(path, f"{key}.source", entry["source"])
+    protocols = _terms(path, f"{key}.protocols", entry.get("protocols", []))
+    for j, name in enumerate(protocols):
+        if name not in DIALOGS:
+            raise CauseDataError(
+                path, f"{key}.protocols[{j}]", f"{name!r} is not one of: {', '.join(DIALOGS)}"
+            )
     return VendorCode(
         product=product,
         codes=tuple(codes),
@@ -246,6 +261,7 @@ def _parse_vendor(path: Path, key: str, entry: object) -> VendorCode:
         text=text,
         confidence=confidence,
         source=source,
+        protocols=protocols,
     )
 
 

@@ -3,14 +3,24 @@
 The knowledge (summaries, fixes, what MQ, z/OS, IBM i and Transfer CFT log) is data in
 ``profiles/diagnosis.toml``; this module only picks cause ids and adds the facts of this probe
 as ``detail``. A cause id that the data lacks is a bug, caught by the tests.
+
+The STARTTLS causes are worded for every protocol; the protocol a probe used picks its line
+from ``profiles/starttls_hints.toml`` (added to the fix) and its vendor lines (an entry with
+``protocols`` shows only for those).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
 
 from .causes import Cause, load_causes
 from .result import Diagnosis, VendorLine
+from .tomldata import DataError, read_toml
+from .upgrade import DIALOGS
 from .wire import registry
 
 # Transfer CFT refuses CertificateRequests whose CA names exceed its RRUSIZE (32,750 bytes).
@@ -36,8 +46,11 @@ class DiagContext:
     cert_subject: str | None = None  # the client certificate given (sent or not)
     cert_issuer: str | None = None
     cert_expired_on: str | None = None  # the client certificate's notAfter, if already past
+    starttls_protocol: str | None = None  # the --starttls dialog used; None without one
     starttls_reply: str | None = None
     starttls_problem: str | None = None
+    starttls_injected: int = 0  # plaintext bytes after the go-ahead
+    starttls_stalled: bool = False  # the deadline passed inside the upgrade
     first_bytes: bytes = b""
     error: str | None = None
     mq_channel: str | None = None
@@ -186,10 +199,17 @@ def pick_causes(outcome: str, ctx: DiagContext) -> list[tuple[str, str | None]]:
         "protocol_error": "protocol_violation",
     }
     out: list[tuple[str, str | None]] = []
-    if outcome in simple:
+    if outcome == "timeout" and ctx.starttls_stalled:
+        # No TLS byte was sent: "never completed the handshake" would send the reader to the
+        # wrong layer; the detail names the unanswered step.
+        out.append(("starttls_timeout", ctx.starttls_problem))
+    elif outcome in simple:
         out.append((simple[outcome], ctx.verify_detail or alert_text or ctx.error))
     elif outcome == "starttls_refused":
-        cid = "starttls_refused" if ctx.starttls_reply else "starttls_not_offered"
+        if ctx.starttls_injected:
+            cid = "starttls_plaintext_injection"
+        else:
+            cid = "starttls_refused" if ctx.starttls_reply else "starttls_not_offered"
         out.append((cid, ctx.starttls_problem))
     elif outcome == "not_tls":
         shown = ctx.first_bytes[:40].decode("latin-1")
@@ -281,7 +301,51 @@ def pick_causes(outcome: str, ctx: DiagContext) -> list[tuple[str, str | None]]:
     return out
 
 
-def _vendor_lines(cause: Cause) -> tuple[VendorLine, ...]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartTLSHints:
+    causes: frozenset[str]  # the cause ids whose fix gets the protocol's line
+    hint: Mapping[str, str]  # protocol -> what a working upgrade looks like
+
+
+@functools.cache  # read once per process: every STARTTLS diagnosis asks
+def load_starttls_hints(path: Path | None = None) -> StartTLSHints:
+    """``profiles/starttls_hints.toml``, checked: a line for every protocol of
+    ``probe.upgrade.DIALOGS`` and nothing else, cause ids that the knowledge base has."""
+    if path is None:
+        from .paths import profiles_dir
+
+        path = profiles_dir() / "starttls_hints.toml"
+    data = read_toml(path)
+    extra = sorted(set(data) - {"causes", "hint"})
+    if extra:
+        raise DataError(path, extra[0], "unknown key (expected causes, [hint])")
+    known = load_causes()
+    causes = data.get("causes")
+    if not isinstance(causes, list) or not causes:
+        raise DataError(path, "causes", "expected a list of cause ids")
+    for i, cid in enumerate(causes):
+        if cid not in known:
+            raise DataError(path, f"causes[{i}]", f"{cid!r} is not a cause id")
+    hint = data.get("hint")
+    if not isinstance(hint, dict):
+        raise DataError(path, "hint", "missing: expected a [hint] table")
+    for proto in sorted(set(hint) ^ set(DIALOGS)):
+        problem = "no such --starttls protocol" if proto in hint else "missing"
+        raise DataError(path, f"hint.{proto}", problem)
+    for proto, text in hint.items():
+        if not isinstance(text, str) or not text.strip() or "\n" in text:
+            raise DataError(path, f"hint.{proto}", "expected one line of text")
+    return StartTLSHints(causes=frozenset(causes), hint=MappingProxyType(dict(hint)))
+
+
+def _fix(cause: Cause, protocol: str | None) -> str:
+    hints = load_starttls_hints()
+    if protocol is None or cause.id not in hints.causes:
+        return cause.fix
+    return f"{cause.fix} {hints.hint[protocol]}"
+
+
+def _vendor_lines(cause: Cause, protocol: str | None) -> tuple[VendorLine, ...]:
     return tuple(
         VendorLine(
             product=v.product,
@@ -292,6 +356,7 @@ def _vendor_lines(cause: Cause) -> tuple[VendorLine, ...]:
             confirmed=v.confirmed,
         )
         for v in cause.vendor
+        if v.applies_to(protocol)
     )
 
 
@@ -308,10 +373,10 @@ def diagnose(outcome: str, ctx: DiagContext) -> tuple[Diagnosis, ...]:
             Diagnosis(
                 cause=cid,
                 summary=cause.summary,
-                fix=cause.fix,
+                fix=_fix(cause, ctx.starttls_protocol),
                 detail=detail,
                 scenario=cause.scenario,
-                vendor=_vendor_lines(cause),
+                vendor=_vendor_lines(cause, ctx.starttls_protocol),
             )
         )
     return tuple(out)

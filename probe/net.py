@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .upgrade import DEFAULT_CLIENT_NAME, MAX_STARTTLS_BYTES, FTPProtect, StartTLSLog, dialog_for
+from .upgrade import (
+    DEFAULT_CLIENT_NAME,
+    MAX_STARTTLS_BYTES,
+    Dialog,
+    FTPProtect,
+    StartTLSLog,
+    dialog_for,
+)
 
 READ_CHUNK = 16 * 1024
 # A real handshake is a few KB; 32,750+ bytes of CA names and long chains stay well below this.
@@ -133,11 +140,19 @@ def _address_literal(stream: trio.SocketStream) -> str:
     return f"[IPv6:{host}]" if ":" in host else f"[{host}]"
 
 
-async def starttls(stream: trio.SocketStream, protocol: str) -> StartTLSLog:
-    """Run ``protocol``'s upgrade dialog over ``stream`` until the server agrees, refuses or
-    breaks it; the caller's cancel scope is the deadline. Every engine upgrades through here
-    (probe, scan, the partner-version hellos), so they all speak each protocol alike."""
-    dialog = dialog_for(protocol, client_name=_address_literal(stream))
+def upgrade_dialog(stream: trio.SocketStream, protocol: str) -> Dialog:
+    """``protocol``'s upgrade dialog for ``stream`` (EHLO names our end of it)."""
+    return dialog_for(protocol, client_name=_address_literal(stream))
+
+
+async def starttls(stream: trio.SocketStream, dialog: Dialog) -> StartTLSLog:
+    """Run ``dialog`` over ``stream`` until the server agrees, refuses or breaks it. Every
+    engine upgrades through here (probe, scan, the partner-version hellos), so they all speak
+    each protocol alike.
+
+    The caller's cancel scope is the deadline. The dialog is the caller's, not a local, so
+    that a deadline firing mid-conversation loses nothing: the caller still holds the lines
+    exchanged so far and calls ``dialog.stalled(seconds)`` to name the unanswered step."""
     out = dialog.start()
     while True:
         if out and not await send(stream, out):
@@ -157,32 +172,35 @@ async def ftp_protect(stream: trio.SocketStream, engine: ClientEngine, log: Star
     """After an FTP AUTH TLS handshake: PBSZ 0 and PROT P over TLS (RFC 4217 §8-9), replies
     into ``log``. Stands in for `read_after_handshake`: a TLS 1.3 server that rejects our
     certificate says so on this first read, and its alert ends the exchange the same way."""
+    # The replies are in the transcript (marked as inside TLS); the PostEnd carries only what
+    # the dialog did not quote, so the report does not show them twice.
     dialog = FTPProtect(log)
     _write_application(engine, dialog.start())
-    collected = b""
+    collected = 0
     while not dialog.done:
         out = engine.take_outgoing()
         if out and not await send(stream, out):
-            return PostEnd(how="eof", data=collected)
+            return PostEnd(how="eof", data=dialog.unquoted[:256])
         how, data = engine.read_application()
         if how == "data":
-            collected += data
-            if len(collected) > MAX_STARTTLS_BYTES:
-                return PostEnd(how="data", data=collected[:256])
+            collected += len(data)
+            if collected > MAX_STARTTLS_BYTES:
+                return PostEnd(how="data", data=(dialog.unquoted + data)[:256])
             _write_application(engine, dialog.feed(data))
             continue
         if how in ("closed", "failed"):
-            return PostEnd(how=how, data=collected)
+            return PostEnd(how=how, data=dialog.unquoted[:256])
         chunk = await receive(stream)
         if not chunk:
             engine.receive_eof()
             how, data = engine.read_application()
-            return PostEnd(how="closed" if how == "closed" else "eof", data=collected + data)
+            how = "closed" if how == "closed" else "eof"
+            return PostEnd(how=how, data=(dialog.unquoted + data)[:256])
         engine.receive(chunk)
     out = engine.take_outgoing()
     if out:
         await send(stream, out)
-    return PostEnd(how="data", data=collected[:256])
+    return PostEnd(how="data", data=dialog.unquoted[:256])
 
 
 def _write_application(engine: ClientEngine, data: bytes) -> None:

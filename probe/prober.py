@@ -150,15 +150,18 @@ async def run_probe(
 async def _after_connect(run: _Run, stream: trio.SocketStream, mark: Callable[[str], None]) -> None:
     req = run.req
     if req.starttls != "none":
-        log = None
+        dialog = net.upgrade_dialog(stream, req.starttls)
         with trio.move_on_after(req.timeout):
-            log = await net.starttls(stream, req.starttls)
+            await net.starttls(stream, dialog)
         mark("starttls")
-        if log is None:
+        # A stall keeps what was exchanged: the transcript up to the unanswered step is the
+        # evidence (a greeting and then silence is not the same fault as no greeting at all).
+        run.starttls = dialog.log
+        if not dialog.done:
+            dialog.stalled(req.timeout)
             run.timed_out_in = "starttls"
             return
-        run.starttls = log
-        if not log.upgraded:
+        if not dialog.log.upgraded:
             return
     ctx = build_context(req.offer, identity=req.identity, ca_file=req.ca_file)
     sni = _sni(req)
@@ -166,7 +169,7 @@ async def _after_connect(run: _Run, stream: trio.SocketStream, mark: Callable[[s
     engine = ClientEngine(
         ctx,
         server_name=sni,
-        transcript=Transcript(),
+        transcript=Transcript(keep_decrypted=req.trace),
         verify=req.verify,
         hostname_check=verify.hostname_checker(check_name) if check_name else None,
         verify_host=check_name,
@@ -502,12 +505,13 @@ def _result(run: _Run) -> ProbeResult:
         cert_expired_on=f"{req.identity.cert.not_valid_after_utc:%Y-%m-%d}"
         if req.identity and req.identity.expired
         else None,
+        starttls_protocol=req.starttls if run.starttls else None,
         starttls_reply=run.starttls.reply if run.starttls else None,
         starttls_problem=run.starttls.problem if run.starttls else None,
+        starttls_injected=run.starttls.injected if run.starttls else 0,
+        starttls_stalled=run.starttls.stalled if run.starttls else False,
         first_bytes=engine.transcript.first_bytes("server") if engine else b"",
-        error=(
-            run.tcp_failure.message if run.tcp_failure else (engine.state.error if engine else None)
-        ),
+        error=_error(run),
         mq_channel=req.mq_channel,
         port=req.target.port,
         sni=_sni(req),
@@ -541,6 +545,17 @@ def _result(run: _Run) -> ProbeResult:
         application_data=app_data,
         trace=_trace(engine) if (engine and req.trace) else (),
     )
+
+
+def _error(run: _Run) -> str | None:
+    if run.tcp_failure:
+        return run.tcp_failure.message
+    if run.engine:
+        return run.engine.state.error
+    if run.starttls and run.starttls.stalled:
+        # No library error to quote: the step that went unanswered says what happened.
+        return run.starttls.problem
+    return None
 
 
 def _trace(engine: ClientEngine) -> tuple[TraceEntry, ...]:

@@ -66,7 +66,8 @@ class Counter:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HelloAnswer:
     # "server_hello" | "sslv2" | "alert" | "eof" | "not_tls" | "timeout" | "tcp_error" |
-    # "starttls_refused"
+    # "starttls_refused"; a "timeout" during the plaintext upgrade has ``detail`` naming the
+    # unanswered step and ``starttls_stalled`` set (no hello was sent then).
     kind: str
     server_hello: ServerHello | None = None
     alert: int | None = None
@@ -75,6 +76,7 @@ class HelloAnswer:
     sslv2: SSLv2ServerHello | None = None
     detail: str = ""
     head: bytes = b""  # with not_tls: the first bytes the peer sent (a banner says what it is)
+    starttls_stalled: bool = False
 
     @property
     def version(self) -> int | None:
@@ -161,6 +163,7 @@ async def exchange(
     hello = offer if isinstance(offer, bytes) else build_offer(offer)
     sslv2 = isinstance(offer, Offer) and offer.version == 0x0002
     tls13 = isinstance(offer, Offer) and offer.version >= 0x0304
+    dialog = None
     with trio.move_on_after(timeout):
         got = await net.connect_tcp(target.host, target.port)
         if counter is not None:
@@ -169,7 +172,8 @@ async def exchange(
             return HelloAnswer(kind="tcp_error", detail=got.message)
         async with got as stream:
             if starttls != "none":
-                log = await net.starttls(stream, starttls)
+                dialog = net.upgrade_dialog(stream, starttls)
+                log = await net.starttls(stream, dialog)
                 if not log.upgraded:
                     return HelloAnswer(
                         kind="starttls_refused", detail=log.problem or f"{starttls} upgrade refused"
@@ -182,6 +186,10 @@ async def exchange(
             else:
                 ans = await _read_answer(stream, seen, full=full and not tls13)
             return replace(ans, head=bytes(seen)) if ans.kind == "not_tls" else ans
+    if dialog is not None and not dialog.done:
+        # The deadline fired inside the upgrade: the hello never left, so say where it stuck.
+        dialog.stalled(timeout)
+        return HelloAnswer(kind="timeout", detail=dialog.log.problem or "", starttls_stalled=True)
     return HelloAnswer(kind="timeout")
 
 

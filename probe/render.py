@@ -150,7 +150,11 @@ def render_probe(r: ProbeResult) -> str:
         sent = f"sent {ca.sent_subject}" if ca.sent else "none sent"
         lines.append(f"            {sent}")
     if r.starttls:
-        lines.append(_kv("starttls", r.starttls.protocol))
+        # A stalled dialog ends on the last line that was answered; the error line below
+        # names the step it stuck at.
+        stalled = (r.outcome, r.phase) == ("timeout", "starttls")
+        state = "upgraded" if r.starttls.upgraded else "stalled" if stalled else "not upgraded"
+        lines.append(_kv("starttls", f"{r.starttls.protocol}, {state}"))
         tail = r.starttls.transcript[-6:]
         if len(r.starttls.transcript) > len(tail):
             left = len(r.starttls.transcript) - len(tail)

@@ -498,6 +498,10 @@ def nothing_accepted(answers: list[HelloAnswer], opts: ScanOptions) -> tuple[str
         return "starttls_refused", f"the {opts.starttls} upgrade failed: {detail}"
     if "eof" in kinds:
         return "peer_closed", "the peer closed every connection without answering a ClientHello"
+    stalled = next((a.detail for a in answers if a.starttls_stalled), None)
+    if kinds <= {"timeout"} and stalled is not None:
+        # No ClientHello left: the plaintext dialog before it went unanswered.
+        return "timeout", f"the {opts.starttls} upgrade stalled: {stalled}"
     if kinds <= {"timeout"}:
         return "timeout", (
             f"the peer accepted TCP but answered none of {len(answers)} ClientHellos within "

@@ -20,7 +20,7 @@ The conversations that use them are in `probe.upgrade`.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from .errors import InputError
 
@@ -69,17 +69,24 @@ class LineReader:
     def __init__(self, max_line: int = MAX_LINE) -> None:
         self._buf = b""
         self._max = max_line
+        self._consumed = 0  # stream offset just past the last complete line
 
     def feed(self, data: bytes) -> list[str]:
+        return [line for line, _ in self.feed_ends(data)]
+
+    def feed_ends(self, data: bytes) -> list[tuple[str, int]]:
+        """``feed``, with each line's end: the stream offset just past its newline. A dialog
+        needs it to hand on exactly the bytes after a go-ahead (CR and all), not a rebuild."""
         self._buf += data
-        lines: list[str] = []
+        lines: list[tuple[str, int]] = []
         while (end := self._buf.find(b"\n")) >= 0:
             raw, self._buf = self._buf[:end], self._buf[end + 1 :]
+            self._consumed += end + 1
             # Checked per line, not only on what is left over, so a long line is an error
             # whether it arrives whole or a byte at a time.
             if len(raw) > self._max:
                 raise ReplyError(f"a reply line longer than {self._max} bytes")
-            lines.append(raw.rstrip(b"\r").decode("latin-1"))
+            lines.append((raw.rstrip(b"\r").decode("latin-1"), self._consumed))
         if len(self._buf) > self._max:
             raise ReplyError(f"a reply line longer than {self._max} bytes")
         return lines
@@ -94,6 +101,7 @@ class LineReader:
 class Reply:
     code: int
     lines: tuple[str, ...]
+    end: int = field(default=0, compare=False)  # stream offset just past the reply
 
     @property
     def text(self) -> str:
@@ -109,10 +117,11 @@ class FTPReplyReader:
         self._lines = LineReader()
         self._current: list[str] = []
         self._code: int | None = None
+        self.end = 0  # stream offset just past the last complete reply
 
     def feed(self, data: bytes) -> list[Reply]:
         out: list[Reply] = []
-        for line in self._lines.feed(data):
+        for line, end in self._lines.feed_ends(data):
             if self._code is None or self.strict_lines:
                 if len(line) < 3 or not line[:3].isdigit() or line[3:4] not in ("", " ", "-"):
                     raise ReplyError(f"not a numbered reply: {line[:80]!r}")
@@ -124,7 +133,8 @@ class FTPReplyReader:
                 raise ReplyError(f"a reply of more than {MAX_LINES} lines")
             # The last line of a reply repeats the code followed by a space (or ends there).
             if line[:3] == f"{self._code:03d}" and (len(line) == 3 or line[3] == " "):
-                out.append(Reply(code=self._code, lines=tuple(self._current)))
+                out.append(Reply(code=self._code, lines=tuple(self._current), end=end))
+                self.end = end
                 self._current, self._code = [], None
         return out
 
@@ -153,6 +163,7 @@ class IMAPResponse:
     tag: str
     kind: str
     text: str
+    end: int = field(default=0, compare=False)  # stream offset just past the response
 
     @property
     def words(self) -> list[str]:
@@ -168,6 +179,8 @@ class IMAPReader:
         self._parts: list[str] = []
         self._literal = 0  # bytes of a literal still to skip
         self._size = 0
+        self._consumed = 0  # stream offset of the first byte still in _buf
+        self.end = 0  # stream offset just past the last complete response
 
     def feed(self, data: bytes) -> list[IMAPResponse]:
         self._buf += data
@@ -176,6 +189,7 @@ class IMAPReader:
             if self._literal:
                 skipped = min(self._literal, len(self._buf))
                 self._buf = self._buf[skipped:]
+                self._consumed += skipped
                 self._literal -= skipped
                 if self._literal:
                     return out
@@ -185,11 +199,13 @@ class IMAPReader:
                     raise ReplyError(f"a reply line longer than {MAX_LINE} bytes")
                 return out
             raw, self._buf = self._buf[:end], self._buf[end + 1 :]
+            self._consumed += end + 1
             if len(raw) > MAX_LINE:
                 raise ReplyError(f"a reply line longer than {MAX_LINE} bytes")
             response = self._line(raw.rstrip(b"\r").decode("latin-1"))
             if response is not None:
-                out.append(response)
+                self.end = self._consumed
+                out.append(replace(response, end=self.end))
 
     def _line(self, line: str) -> IMAPResponse | None:
         self._size += len(line)
@@ -235,6 +251,7 @@ class POP3Reply:
     ok: bool
     first: str  # the status line
     lines: tuple[str, ...] = ()  # a multi-line body, dot-unstuffed (RFC 1939 §3)
+    end: int = field(default=0, compare=False)  # stream offset just past the reply
 
     @property
     def text(self) -> str:
@@ -251,13 +268,14 @@ class POP3Reader:
         self._list = False
         self._status: str | None = None
         self._body: list[str] = []
+        self.end = 0  # stream offset just past the last complete reply
 
     def expect_list(self) -> None:
         self._list = True
 
     def feed(self, data: bytes) -> list[POP3Reply]:
         out: list[POP3Reply] = []
-        for line in self._lines.feed(data):
+        for line, end in self._lines.feed_ends(data):
             if self._status is None:
                 if line.startswith("+OK"):
                     ok = True
@@ -269,10 +287,12 @@ class POP3Reader:
                     self._status = line
                     continue
                 self._list = False
-                out.append(POP3Reply(ok=ok, first=line))
+                out.append(POP3Reply(ok=ok, first=line, end=end))
+                self.end = end
                 continue
             if line == ".":
-                out.append(POP3Reply(ok=True, first=self._status, lines=tuple(self._body)))
+                out.append(POP3Reply(ok=True, first=self._status, lines=tuple(self._body), end=end))
+                self.end = end
                 self._status, self._body, self._list = None, [], False
                 continue
             self._body.append(line[1:] if line.startswith("..") else line)

@@ -10,11 +10,16 @@ server speaks first), ``feed(data)`` takes what the server sent and returns what
 * ``upgraded``: the server agreed, the next bytes on the socket are TLS;
 * ``reply`` set: the server refused, in its own words (cause ``starttls_refused``);
 * ``reply`` None: the upgrade is not offered, or the conversation broke (capability absent,
-  a server that hung up, a reply that is not the protocol) (cause ``starttls_not_offered``).
+  a server that hung up, a reply that is not the protocol) (cause ``starttls_not_offered``);
+* ``injected`` set: the server agreed, then sent more plaintext (see below;
+  cause ``starttls_plaintext_injection``);
+* ``stalled``: the caller's deadline passed first; ``stalled()`` names the step that got no
+  answer, and the lines exchanged until then stay in the transcript (outcome ``timeout``).
 
-``log.lines`` is the transcript a user reads: ``S: ...`` for the server, ``C: ...`` for us.
-The one driver that moves these bytes over a socket is ``probe.net.starttls``; `rawhello`
-(scan) and `prober` (probe) both use it, so every engine upgrades the same way.
+``log.lines`` is the transcript a user reads: ``S: ...`` for the server, ``C: ...`` for us,
+``(TLS) `` before lines exchanged inside TLS (FTP's PBSZ and PROT). The one driver that moves
+these bytes over a socket is ``probe.net.starttls``; `rawhello` (scan) and `prober` (probe)
+both use it, so every engine upgrades the same way.
 
 Conversations (RFCs inline): FTP ``AUTH TLS`` (RFC 4217 §4), SMTP ``EHLO`` + ``STARTTLS``
 (RFC 3207 §4), IMAP ``CAPABILITY`` + ``STARTTLS`` (RFC 3501 §6.2.1, RFC 2595 §3.1), POP3
@@ -25,7 +30,8 @@ starttls; what TN3270 servers speak).
 Bytes that arrive after the server's go-ahead and before our ClientHello are never TLS (the
 client speaks first in TLS): they are plaintext injected into the stream (CVE-2011-0411 for
 SMTP, CVE-2021-23214 for PostgreSQL), so a dialog that sees them ends with a problem instead
-of handing them to the TLS engine.
+of handing them to the TLS engine. Readers mark where each reply ends in the stream, so the
+bytes quoted and counted are exactly those the server sent after its go-ahead.
 """
 
 from __future__ import annotations
@@ -63,6 +69,10 @@ from .starttls import (
 
 MAX_STARTTLS_BYTES = 64 * 1024
 DEFAULT_CLIENT_NAME = "[127.0.0.1]"
+# Bytes of unexpected plaintext quoted in a transcript line or a problem (all are counted):
+# enough to recognise a reply, bounded so that a flood cannot fill the report.
+QUOTED_BYTES = 80
+TLS_MARK = "(TLS) "  # before transcript lines that crossed the wire inside TLS
 
 
 @dataclass(slots=True)
@@ -71,18 +81,46 @@ class StartTLSLog:
     upgraded: bool = False
     problem: str | None = None
     reply: str | None = None  # the server's refusing words; None when not offered
+    injected: int = 0  # plaintext bytes the server sent after agreeing to start TLS
+    stalled: bool = False  # the deadline passed with the dialog unfinished
+
+
+def _lines_of(data: bytes) -> list[bytes]:
+    """``data`` cut after each LF (the last piece may be a line's start)."""
+    pieces = data.split(b"\n")
+    out = [piece + b"\n" for piece in pieces[:-1]]
+    return [*out, pieces[-1]] if pieces[-1] else out
+
+
+def quote_bytes(data: bytes, limit: int = QUOTED_BYTES) -> str:
+    """Peer bytes as one printable line: escapes for CR, LF and non-ASCII, cut at ``limit``."""
+    shown = data[:limit].decode("latin-1").encode("unicode_escape").decode("ascii")
+    return shown + ("..." if len(data) > limit else "")
 
 
 class Dialog:
     """The shared part: bounds, the implicit-TLS hint, transcript and endings."""
 
     protocol: ClassVar[str] = ""
+    # The step names: what the server owes an answer to (None: its opening words).
+    STEPS: ClassVar[dict[str, str | None]] = {"greeting": None}
+    OPENING: ClassVar[str] = "its greeting"  # what the server sends first, for messages
+    NO_OPENING: ClassVar[str] = "no greeting"
+    INSIDE_TLS: ClassVar[bool] = False  # the lines of this dialog cross the wire inside TLS
+    # Line protocols get their bytes one line at a time, so a go-ahead ends the dialog before
+    # the reader sees what follows it: injected bytes are reported as such, not as a broken
+    # reply, whatever they are.
+    BY_LINE: ClassVar[bool] = False
 
     def __init__(self, *, client_name: str = DEFAULT_CLIENT_NAME) -> None:
         self.log = StartTLSLog(lines=[])
         self.done = False
         self.client_name = client_name
         self._received = 0
+        self._step = next(iter(self.STEPS))
+        # Everything the server sent (bounded by MAX_STARTTLS_BYTES): what follows a go-ahead
+        # is cut from here at the offset the reader marked.
+        self._raw = bytearray()
 
     # -- the sans-IO surface ---------------------------------------------------------------------
 
@@ -100,15 +138,35 @@ class Dialog:
         if self._received > MAX_STARTTLS_BYTES:
             self._fail(f"more than {MAX_STARTTLS_BYTES} bytes without finishing the upgrade")
             return b""
+        self._raw += data
+        out = b""
         try:
-            return self._on_data(data)
+            for piece in _lines_of(data) if self.BY_LINE else (data,):
+                out += self._on_data(piece)
+                if self.done:
+                    break
         except ReplyError as exc:
             self._fail(str(exc))
             return b""
+        return out
 
     def eof(self) -> None:
         if not self.done:
             self._fail("the server closed the connection" + self._waiting_for())
+
+    def stalled(self, seconds: float) -> None:
+        """The caller's deadline passed before the dialog ended: say which step went
+        unanswered ("no reply to EHLO within 2 s"), with what little arrived of a reply."""
+        if self.done:
+            return
+        self.done = True
+        self.log.stalled = True
+        step = self.STEPS.get(self._step)
+        problem = f"{f'no reply to {step}' if step else self.NO_OPENING} within {seconds:g} s"
+        partial = self._unread()
+        if partial:
+            problem += f"; only part of one arrived: '{quote_bytes(partial)}'"
+        self.log.problem = problem
 
     # -- for subclasses ----------------------------------------------------------------------------
 
@@ -116,21 +174,38 @@ class Dialog:
         raise NotImplementedError
 
     def _waiting_for(self) -> str:
-        return ""
+        step = self.STEPS.get(self._step)
+        return f" after {step}" if step else f" before {self.OPENING}"
+
+    def _unread(self) -> bytes:
+        """Bytes received but not yet part of a complete reply (for the stall message)."""
+        return b""
+
+    def _after(self, end: int) -> bytes:
+        """What the server sent after stream offset ``end`` (a reply's end), as it was sent."""
+        return bytes(self._raw[end:])
+
+    def _mark(self, who: str) -> str:
+        return f"{TLS_MARK}{who}: " if self.INSIDE_TLS else f"{who}: "
 
     def _say(self, line: str) -> bytes:
-        self.log.lines.append(f"C: {line}")
+        self.log.lines.append(self._mark("C") + line)
         return line.encode("ascii") + b"\r\n"
 
     def _heard(self, *lines: str) -> None:
-        self.log.lines.extend(f"S: {line}" for line in lines)
+        self.log.lines.extend(self._mark("S") + line for line in lines)
 
     def _go(self, leftover: bytes = b"") -> bytes:
         self.done = True
         if leftover:
+            # Never TLS (the client speaks first in TLS): quoted, bounded, and not handed on.
+            self.log.injected = len(leftover)
+            self.log.lines.append(
+                f"S: [{len(leftover)} more bytes before TLS] {quote_bytes(leftover)}"
+            )
             self.log.problem = (
                 f"the server sent {len(leftover)} more bytes after agreeing to start TLS"
-                " (plaintext injected before the handshake?)"
+                f" (plaintext injected before the handshake?): '{quote_bytes(leftover, 40)}'"
             )
             return b""
         self.log.upgraded = True
@@ -156,29 +231,29 @@ class FTPDialog(Dialog):
     """RFC 4217 §4: greeting 220, ``AUTH TLS``, 234 means go ahead."""
 
     protocol = "ftp"
+    STEPS: ClassVar[dict[str, str | None]] = {"greeting": None, "auth": "AUTH TLS"}
+    BY_LINE = True
 
     def __init__(self, *, client_name: str = DEFAULT_CLIENT_NAME) -> None:
         super().__init__(client_name=client_name)
         self._reader = FTPReplyReader()
-        self._step = "greeting"
 
-    def _waiting_for(self) -> str:
-        return " before its greeting" if self._step == "greeting" else " after AUTH TLS"
+    def _unread(self) -> bytes:
+        return self._after(self._reader.end)
 
     def _on_data(self, data: bytes) -> bytes:
         out = b""
-        replies = self._reader.feed(data)
-        for i, reply in enumerate(replies):
+        for reply in self._reader.feed(data):
             self._heard(*reply.lines)
             # 1xx replies are preliminary (RFC 959 §4.2.1): keep reading for the real one.
             if reply.code < 200:
                 continue
-            out += self._on_reply(reply, replies[i + 1 :])
+            out += self._on_reply(reply)
             if self.done:
                 break
         return out
 
-    def _on_reply(self, reply: Reply, later: list[Reply]) -> bytes:
+    def _on_reply(self, reply: Reply) -> bytes:
         if self._step == "greeting":
             if reply.code != 220:
                 return self._refuse(f"FTP greeting {_last(reply)!r}, expected 220", reply.text)
@@ -186,43 +261,41 @@ class FTPDialog(Dialog):
             return self._say("AUTH TLS")
         if reply.code != 234:
             return self._refuse(f"AUTH TLS answered {_last(reply)!r}, not 234", reply.text)
-        return self._go(_tail(later, self._reader.pending))
+        return self._go(self._after(reply.end))
 
 
 def _last(reply: Reply) -> str:
     return reply.lines[-1][:120]
 
 
-def _tail(later: list[Reply], pending: bytes) -> bytes:
-    return "".join(line + "\n" for r in later for line in r.lines).encode("latin-1") + pending
-
-
 class SMTPDialog(Dialog):
     """RFC 3207 §4: greeting 220, ``EHLO`` lists ``STARTTLS``, ``STARTTLS`` answered 220."""
 
     protocol = "smtp"
+    STEPS: ClassVar[dict[str, str | None]] = {
+        "greeting": None,
+        "ehlo": "EHLO",
+        "starttls": "STARTTLS",
+    }
+    BY_LINE = True
 
     def __init__(self, *, client_name: str = DEFAULT_CLIENT_NAME) -> None:
         super().__init__(client_name=client_name)
         self._reader = SMTPReplyReader()
-        self._step = "greeting"
 
-    def _waiting_for(self) -> str:
-        return {"greeting": " before its greeting", "ehlo": " after EHLO"}.get(
-            self._step, " after STARTTLS"
-        )
+    def _unread(self) -> bytes:
+        return self._after(self._reader.end)
 
     def _on_data(self, data: bytes) -> bytes:
         out = b""
-        replies = self._reader.feed(data)
-        for i, reply in enumerate(replies):
+        for reply in self._reader.feed(data):
             self._heard(*reply.lines)
-            out += self._on_reply(reply, replies[i + 1 :])
+            out += self._on_reply(reply)
             if self.done:
                 break
         return out
 
-    def _on_reply(self, reply: Reply, later: list[Reply]) -> bytes:
+    def _on_reply(self, reply: Reply) -> bytes:
         if self._step == "greeting":
             if reply.code != 220:
                 # 554 "no SMTP service here" (RFC 5321 §3.1), 421 "try later".
@@ -240,7 +313,7 @@ class SMTPDialog(Dialog):
             return self._say("STARTTLS")
         if reply.code != 220:
             return self._refuse(f"STARTTLS answered {_last(reply)!r}, not 220", reply.text)
-        return self._go(_tail(later, self._reader.pending))
+        return self._go(self._after(reply.end))
 
 
 # --- IMAP -----------------------------------------------------------------------------------------
@@ -251,29 +324,31 @@ class IMAPDialog(Dialog):
     with a tagged OK (§6.2.1; RFC 2595 §3.1)."""
 
     protocol = "imap"
+    STEPS: ClassVar[dict[str, str | None]] = {
+        "greeting": None,
+        "capability": "CAPABILITY",
+        "starttls": "STARTTLS",
+    }
+    BY_LINE = True
 
     def __init__(self, *, client_name: str = DEFAULT_CLIENT_NAME) -> None:
         super().__init__(client_name=client_name)
         self._reader = IMAPReader()
-        self._step = "greeting"
         self._caps: set[str] = set()
 
-    def _waiting_for(self) -> str:
-        return {"greeting": " before its greeting", "capability": " after CAPABILITY"}.get(
-            self._step, " after STARTTLS"
-        )
+    def _unread(self) -> bytes:
+        return self._after(self._reader.end)
 
     def _on_data(self, data: bytes) -> bytes:
         out = b""
-        responses = self._reader.feed(data)
-        for i, r in enumerate(responses):
+        for r in self._reader.feed(data):
             self._heard(r.text)
-            out += self._on_response(r, responses[i + 1 :])
+            out += self._on_response(r)
             if self.done:
                 break
         return out
 
-    def _on_response(self, r: IMAPResponse, later: list[IMAPResponse]) -> bytes:
+    def _on_response(self, r: IMAPResponse) -> bytes:
         if r.tag == "*" and r.kind == "BYE":
             return self._refuse(f"the server said {r.text[:120]!r}", r.text)
         if self._step == "greeting":
@@ -298,8 +373,7 @@ class IMAPDialog(Dialog):
             return b""
         if r.kind != "OK":
             return self._refuse(f"STARTTLS answered {r.text[:120]!r}", r.text)
-        tail = "".join(x.text + "\n" for x in later).encode("latin-1") + self._reader.pending
-        return self._go(tail)
+        return self._go(self._after(r.end))
 
 
 # --- POP3 -----------------------------------------------------------------------------------------
@@ -310,21 +384,19 @@ class POP3Dialog(Dialog):
     ``+OK``. A server without CAPA (``-ERR``) is asked for STLS all the same."""
 
     protocol = "pop3"
+    STEPS: ClassVar[dict[str, str | None]] = {"greeting": None, "capa": "CAPA", "stls": "STLS"}
+    BY_LINE = True
 
     def __init__(self, *, client_name: str = DEFAULT_CLIENT_NAME) -> None:
         super().__init__(client_name=client_name)
         self._reader = POP3Reader()
-        self._step = "greeting"
 
-    def _waiting_for(self) -> str:
-        return {"greeting": " before its greeting", "capa": " after CAPA"}.get(
-            self._step, " after STLS"
-        )
+    def _unread(self) -> bytes:
+        return self._after(self._reader.end)
 
     def _on_data(self, data: bytes) -> bytes:
         out = b""
-        replies = self._reader.feed(data)
-        for i, r in enumerate(replies):
+        for r in self._reader.feed(data):
             self._heard(r.first, *r.lines)
             if self._step == "greeting":
                 if not r.ok:
@@ -341,8 +413,7 @@ class POP3Dialog(Dialog):
             else:
                 if not r.ok:
                     return self._refuse(f"STLS answered {r.first[:120]!r}", r.text)
-                later = "".join(x.text + "\n" for x in replies[i + 1 :]).encode("latin-1")
-                return self._go(later + self._reader.pending)
+                return self._go(self._after(r.end))
         return out
 
 
@@ -355,6 +426,7 @@ class LDAPDialog(Dialog):
     (messageID 0, §4.4.1) is the server hanging up with a reason."""
 
     protocol = "ldap"
+    STEPS: ClassVar[dict[str, str | None]] = {"request": "the StartTLS request"}
 
     def __init__(self, *, client_name: str = DEFAULT_CLIENT_NAME) -> None:
         super().__init__(client_name=client_name)
@@ -364,8 +436,8 @@ class LDAPDialog(Dialog):
         self.log.lines.append("C: ExtendedRequest StartTLS (1.3.6.1.4.1.1466.20037), messageID 1")
         return ldap_start_tls_request(1)
 
-    def _waiting_for(self) -> str:
-        return " after the StartTLS request"
+    def _unread(self) -> bytes:
+        return self._reader.pending
 
     def _on_data(self, data: bytes) -> bytes:
         messages = self._reader.feed(data)
@@ -400,6 +472,7 @@ class PostgresDialog(Dialog):
     """SSLRequest (int32 8, int32 80877103); the server answers ``S`` or ``N``, one byte."""
 
     protocol = "postgres"
+    STEPS: ClassVar[dict[str, str | None]] = {"request": "the SSLRequest"}
 
     def __init__(self, *, client_name: str = DEFAULT_CLIENT_NAME) -> None:
         super().__init__(client_name=client_name)
@@ -408,9 +481,6 @@ class PostgresDialog(Dialog):
     def start(self) -> bytes:
         self.log.lines.append("C: SSLRequest (int32 8, int32 80877103)")
         return PG_SSL_REQUEST
-
-    def _waiting_for(self) -> str:
-        return " after the SSLRequest"
 
     def _on_data(self, data: bytes) -> bytes:
         answer = self._reader.feed(data)
@@ -442,6 +512,9 @@ class TelnetDialog(Dialog):
     the verdict and the transcript do not depend on how the server's bytes were split."""
 
     protocol = "telnet"
+    STEPS: ClassVar[dict[str, str | None]] = {"offer": None, "will": "WILL START_TLS"}
+    OPENING = "offering START_TLS"
+    NO_OPENING = "no offer of START_TLS (IAC DO START_TLS)"
     TEXT_ENOUGH: ClassVar[int] = 80
     PROMPT_ENDS: ClassVar[tuple[str, ...]] = (":", ">", "$", "#", "?", "\n")
 
@@ -453,8 +526,8 @@ class TelnetDialog(Dialog):
         self._refused: set[tuple[int, int]] = set()
         self._text = bytearray()  # server text not yet in the transcript
 
-    def _waiting_for(self) -> str:
-        return " after WILL START_TLS" if self._offered else " before offering START_TLS"
+    def _unread(self) -> bytes:
+        return bytes(self._text)
 
     def eof(self) -> None:
         self._flush_text()
@@ -517,6 +590,7 @@ class TelnetDialog(Dialog):
                 if self._offered:
                     return b""
                 self._offered = True
+                self._step = "will"
                 return self._send(WILL, TELOPT_START_TLS)
             if start_tls and ev.verb in (DONT, WONT):
                 return self._refuse(f"the server refused START_TLS: {ev.describe()}", ev.describe())
@@ -550,10 +624,15 @@ def _raw(ev: TelnetEvent) -> bytes:
 
 class FTPProtect(Dialog):
     """After AUTH TLS and the handshake: ``PBSZ 0`` then ``PROT P`` over TLS (RFC 4217 §8, §9),
-    as every FTPS client sends before its first transfer. Both replies go to the transcript;
-    a 5xx here is a finding about the server's FTPS set-up, not a failed handshake."""
+    as every FTPS client sends before its first transfer. Both replies go to the transcript,
+    marked as inside TLS; a 5xx here is a finding about the server's FTPS set-up, not a failed
+    handshake. ``unquoted`` is what the server sent that the transcript does not show (the
+    application data of the result), so no reply is reported twice."""
 
     protocol = "ftp"
+    STEPS: ClassVar[dict[str, str | None]] = {"pbsz": "PBSZ 0", "prot": "PROT P"}
+    INSIDE_TLS = True
+    BY_LINE = True
 
     def __init__(self, log: StartTLSLog) -> None:
         super().__init__()
@@ -561,6 +640,12 @@ class FTPProtect(Dialog):
         self._reader = FTPReplyReader()
         self._commands = ["PBSZ 0", "PROT P"]
         self.replies: list[Reply] = []
+
+    @property
+    def unquoted(self) -> bytes:
+        # Lines are fed one at a time, so everything past the last complete reply is what
+        # the transcript does not show: after PROT's reply, an unfinished one, or no reply.
+        return self._after(self._reader.end)
 
     def start(self) -> bytes:
         return self._say(self._commands.pop(0))
@@ -575,6 +660,7 @@ class FTPProtect(Dialog):
             if not self._commands:
                 self.done = True
                 break
+            self._step = "prot"
             out += self._say(self._commands.pop(0))
         return out
 

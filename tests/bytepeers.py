@@ -38,6 +38,8 @@ HTTP_RESPONSE: Final = (
     b"Connection: close\r\n\r\nbad request\n"
 )
 MAX_RECORD: Final = 16384 + 256  # TLSPlaintext limit plus slack (RFC 8446 section 5.1)
+SMTP_GREETING: Final = b"220 mx.test ESMTP\r\n"
+SMTP_EHLO_STARTTLS: Final = b"250-mx.test\r\n250-STARTTLS\r\n250 HELP\r\n"
 
 
 # --------------------------------------------------------------------------- plumbing
@@ -179,6 +181,28 @@ async def close_after_hello(stream: trio.SocketStream) -> None:
     await stream.aclose()
 
 
+def plaintext_dialog(greeting: bytes, *replies: bytes) -> Handler:
+    """A scripted line server (the plaintext side of STARTTLS): sends ``greeting`` (if any),
+    then one of ``replies`` per line the client sends, in order. When the replies run out
+    it goes silent and holds the connection, as a hung service does."""
+
+    async def handler(stream: trio.SocketStream) -> None:
+        if greeting:
+            await stream.send_all(greeting)
+        buf = b""
+        for reply in replies:
+            while b"\n" not in buf:
+                chunk = await stream.receive_some(4096)
+                if not chunk:
+                    return
+                buf += chunk
+            buf = buf.split(b"\n", 1)[1]
+            await stream.send_all(reply)
+        await trio.sleep_forever()
+
+    return handler
+
+
 HANDLERS: Final[dict[str, Callable[[argparse.Namespace], Handler]]] = {
     "plaintext-ftp": lambda a: plaintext_banner(FTP_BANNER),
     "plaintext-http": lambda a: plaintext_banner(HTTP_RESPONSE, wait_for_input=True),
@@ -187,6 +211,10 @@ HANDLERS: Final[dict[str, Callable[[argparse.Namespace], Handler]]] = {
     "garbage": lambda a: garbage(),
     "alert-after-hello": lambda a: alert_after_hello(a.alert),
     "close-after-hello": lambda a: close_after_hello,
+    "smtp-stall-after-ehlo": lambda a: plaintext_dialog(SMTP_GREETING),
+    "smtp-injection": lambda a: plaintext_dialog(
+        SMTP_GREETING, SMTP_EHLO_STARTTLS, b"220 go ahead\r\n250 injected\r\n"
+    ),
 }
 
 

@@ -43,8 +43,10 @@ UPGRADES: dict[str, tuple[str, list[str]]] = {
     "ldap": ("ldap_tls", ["C: ExtendedRequest StartTLS (1.3.6.1.4.1.1466.20037)",
                           "S: ExtendedResponse messageID 1 resultCode 0 (success)"]),
     "postgres": ("postgres_tls", ["C: SSLRequest", "S: S (willing to perform TLS)"]),
+    # PBSZ and PROT cross the wire inside TLS, and the transcript says so.
     "ftp": ("vsftpd_tls", ["S: 220 tlsprobe test vsftpd", "C: AUTH TLS", "S: 234",
-                           "C: PBSZ 0", "S: 200", "C: PROT P", "S: 200"]),
+                           "(TLS) C: PBSZ 0", "(TLS) S: 200", "(TLS) C: PROT P",
+                           "(TLS) S: 200"]),
 }  # fmt: skip
 
 # protocol, fixture, cause, words the diagnosis detail must hold, a server line of the transcript
@@ -81,6 +83,9 @@ async def test_starttls_connects(
     assert r.starttls is not None and r.starttls.protocol == protocol and r.starttls.upgraded
     assert in_order(r.starttls.transcript, expected), r.starttls.transcript
     assert r.diagnosis == ()
+    if protocol == "ftp":
+        # The PBSZ/PROT replies are in the transcript, so not again as application data.
+        assert r.application_data is None, r.application_data
 
 
 @pytest.mark.parametrize(("protocol", "fixture", "cause", "words", "line"), REFUSALS)

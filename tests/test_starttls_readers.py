@@ -502,5 +502,6 @@ def test_ftp_protect_records_replies_even_5xx() -> None:
     assert d.feed(b"200 PBSZ=0\r\n") == b"PROT P\r\n"
     assert d.feed(b"536 PROT P not supported\r\n") == b""
     assert d.done and [r.code for r in d.replies] == [200, 536]
-    assert log.lines[-4:] == ["C: PBSZ 0", "S: 200 PBSZ=0", "C: PROT P",
-                              "S: 536 PROT P not supported"]  # fmt: skip
+    assert log.lines[-4:] == ["(TLS) C: PBSZ 0", "(TLS) S: 200 PBSZ=0", "(TLS) C: PROT P",
+                              "(TLS) S: 536 PROT P not supported"]  # fmt: skip
+    assert d.unquoted == b""
