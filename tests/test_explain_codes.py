@@ -2,8 +2,10 @@
 known, in its own words, with the reference's confidence tag ([U] shows as unconfirmed), found by
 its symbolic names too, and explained first when asked about.
 
-The reference (../shared/reference/vendor-codes.md) and the seeds are read as they are, not from
-a copy, so a code added to them without data here, or a tag that changes, fails the suite.
+The reference (../shared/reference/vendor-codes.md) and the seeds are read whole, as they are
+(verbatim copies in tests/data/shared/, checked against the originals when those sit beside the
+repository), not from a list kept here, so a code added to them without data in
+profiles/codes.toml, or a tag that changes, fails the suite.
 """
 
 from __future__ import annotations
@@ -19,12 +21,24 @@ from probe.causes import CodeBook, load_causes, load_codes
 from probe.explain import Explanation, explain
 from probe.render import render_explain
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+# Verbatim copies of ../shared/reference and ../shared/seeds: CI runs from a clean clone where
+# nothing sits beside the repository. test_copies_match_the_shared_originals keeps them equal
+# to the originals whenever those are present (a developer's tree).
+SHARED = Path(__file__).parent / "data" / "shared"
+ORIGINALS = Path(__file__).resolve().parents[2] / "shared"
 REFERENCE = SHARED / "reference" / "vendor-codes.md"
 SEEDS = SHARED / "seeds"
 
 # Listed by the reference but deliberately not explained, with the reason.
 LEFT_OUT = {"AMQ9288": "the reference found no source for it (listed as a gap)"}
+
+
+def test_copies_match_the_shared_originals() -> None:
+    copies = sorted(p.relative_to(SHARED) for p in SHARED.rglob("*") if p.is_file())
+    assert Path("reference/vendor-codes.md") in copies and len(copies) >= 6, copies
+    if ORIGINALS.is_dir():  # a developer's tree: the copies must not drift from the sources
+        for rel in copies:
+            assert (SHARED / rel).read_bytes() == (ORIGINALS / rel).read_bytes(), rel
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +58,7 @@ def book() -> CodeBook:
 
 @cache
 def reference_text() -> str:
-    assert REFERENCE.is_file(), f"the reference is expected beside the repository: {REFERENCE}"
+    assert REFERENCE.is_file(), f"the reference copy is missing: {REFERENCE}"
     return REFERENCE.read_text(encoding="utf-8")
 
 
