@@ -258,6 +258,19 @@ _PROBE_OPTIONS = {"tls_max": "--tls-max", "tls_min": "--tls-min", "starttls": "-
                   "mq_channel": "--mq-channel", "timeout": "--timeout"}  # fmt: skip
 
 
+def _logged_for_it(v: VendorCode) -> Related:
+    """A vendor line of a cause, as a code the other products log for it."""
+    return Related(
+        product=v.product,
+        codes=v.codes,
+        where=v.where,
+        relation="logged for it",
+        text=v.text,
+        confidence=v.confidence,
+        confidence_label=CONFIDENCE_LABELS[v.confidence],
+    )
+
+
 def _scenarios(causes: list[CauseInfo]) -> list[ScenarioInfo]:
     from .lab import DEFAULT_PORT_BASE, scenario_port
     from .lab.catalog import load_catalog
@@ -384,17 +397,7 @@ def _alert_answer(
     for c in hits[:3]:
         for v in c.vendor:
             if v.codes:
-                related.append(
-                    Related(
-                        product=v.product,
-                        codes=v.codes,
-                        where=v.where,
-                        relation="logged for it",
-                        text=v.text,
-                        confidence=v.confidence,
-                        confidence_label=CONFIDENCE_LABELS[v.confidence],
-                    )
-                )
+                related.append(_logged_for_it(v))
     cft = [v for c in causes.values() for v in c.vendor if f"CR={code}" in v.codes]
     confirmed = any(v.confidence == "C" for v in cft)
     related.insert(
@@ -513,15 +516,7 @@ def _term_answer(
         return None
     infos = [_cause_info(c, list(c.vendor)) for c in hits]
     related = [
-        Related(
-            product=v.product,
-            codes=v.codes,
-            where=v.where,
-            relation="logged for it",
-            text=v.text,
-            confidence=v.confidence,
-            confidence_label=CONFIDENCE_LABELS[v.confidence],
-        )
+        _logged_for_it(v)
         for c in hits
         for v in c.vendor
         if v.codes
