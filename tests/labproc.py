@@ -91,6 +91,15 @@ def _bindable(ports: list[int]) -> bool:
             s.close()
 
 
+def free_block(n: int, start: int = 21000) -> int:
+    """A base port with ``n`` free ports after it (free now; a lab that loses the race for one
+    says "cannot listen"). Tests that serve every scenario, or their own repeat layout, use it."""
+    for base in range(start, 60000, 97):
+        if _bindable(list(range(base, base + n))):
+            return base
+    raise RuntimeError("no free port block")
+
+
 @contextlib.contextmanager
 def running_lab_at_free_base(pki: Path, *names: str, tries: int = 20) -> Iterator[Lab]:
     """The lab serving ``names`` from a real port base (not 0), on ports that were free.

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from junitparser import JUnitXml
-from labproc import running_lab, running_lab_at_free_base
+from labproc import free_block, running_lab, running_lab_at_free_base
 from peers import openssl_server
 
 from probe.pki import (
@@ -39,24 +39,6 @@ def cli(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[
         [sys.executable, "-m", "probe", *map(str, args)],
         capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
-
-
-def free_block(n: int) -> int:
-    """A base port with n free ports after it (the lab takes base, base+1, ...)."""
-    for base in range(21000, 60000, 97):
-        socks = []
-        try:
-            for p in range(base, base + n):
-                s = socket.socket()
-                s.bind(("127.0.0.1", p))
-                socks.append(s)
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port block")
 
 
 @pytest.fixture(scope="module")

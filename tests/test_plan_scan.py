@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from junitparser import JUnitXml
-from labproc import running_lab
-from test_plan import cli, free_block, one_line_exit_2, write_plan
+from labproc import free_block, running_lab
+from test_plan import cli, one_line_exit_2, write_plan
 
 from probe.store import MIGRATIONS
 

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from labproc import free_block
 from probing import check_schema
 
 from probe.errors import InputError
@@ -489,25 +490,8 @@ def test_deadline_scan_results_follow_the_scan_schema() -> None:
 # --- the lab's repeat and descriptor limit ------------------------------------------------------
 
 
-def free_block(n: int) -> int:
-    for base in range(42000, 60000, 997):
-        socks = []
-        try:
-            for p in range(base, base + n):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port block")
-
-
 async def test_repeat_takes_consecutive_ports_in_catalog_order(pki: TestPKI) -> None:
-    base = free_block(6)
+    base = free_block(6, start=42000)
     async with trio.open_nursery() as nursery:
         _, listening = await nursery.start(
             partial(serve_lab, select(["expired", "good"]), host="127.0.0.1", port_base=base,
